@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from api import errors
+from api.auth import api_auth
+from api.routers import jobs, system
+
+api = NinjaAPI(
+    title="Coucou",
+    version="1.0.0",
+    description="Background jobs that talk back: start jobs, follow them live over /ws/events/.",
+    auth=api_auth,
+    urls_namespace="api",
+)
+api.add_router("/", system.router)
+api.add_router("/", jobs.router)
+errors.install(api)

@@ -1,0 +1,48 @@
+"""The one place where domain errors become HTTP answers, all as ``{"detail": ...}``."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+
+from jobs.exceptions import EnqueueUnavailable, InvalidParams, JobNotFound, UnknownTask
+
+logger = logging.getLogger(__name__)
+
+
+def install(api: NinjaAPI) -> None:
+    def detail(request: HttpRequest, status: int, body: object) -> HttpResponse:
+        return api.create_response(request, {"detail": body}, status=status)
+
+    @api.exception_handler(UnknownTask)
+    def unknown_task(request: HttpRequest, exc: UnknownTask) -> HttpResponse:
+        msg = f"unknown task {exc.args[0]!r}; GET /api/tasks lists the tasks you can start"
+        return detail(request, 422, [{"loc": ["body", "task"], "msg": msg, "type": "unknown_task"}])
+
+    @api.exception_handler(InvalidParams)
+    def invalid_params(request: HttpRequest, exc: InvalidParams) -> HttpResponse:
+        return detail(request, 422, exc.errors)
+
+    @api.exception_handler(JobNotFound)
+    @api.exception_handler(Http404)
+    def not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
+        return detail(request, 404, "Not found")
+
+    @api.exception_handler(RequestDataTooBig)
+    def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        return detail(request, 413, "request body too large")
+
+    @api.exception_handler(EnqueueUnavailable)
+    def unavailable(request: HttpRequest, exc: EnqueueUnavailable) -> HttpResponse:
+        response = detail(request, 503, str(exc))
+        response["Retry-After"] = "5"
+        return response
+
+    @api.exception_handler(Exception)
+    def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # Never a traceback in a response, DEBUG or not: it goes to the log.
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        return detail(request, 500, "internal server error")

@@ -1,0 +1,61 @@
+# No "from __future__ import annotations": django-ninja resolves annotations at runtime.
+from typing import Literal
+from uuid import UUID
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Header, Query, Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from api.schemas import DetailOut, JobIn, JobOut, TaskOut
+from jobs.models import Job
+from jobs.registry import all_specs
+from jobs.services import job_submit
+
+router = Router(tags=["jobs"])
+
+ERRORS = {401: DetailOut, 413: DetailOut, 422: DetailOut, 503: DetailOut}
+
+
+class JobFilters(Schema):
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None
+    task: str | None = None
+
+
+@router.get("/tasks", response=list[TaskOut])
+def list_tasks(request: HttpRequest) -> list[dict[str, object]]:
+    return [
+        {"name": spec.name, "description": spec.description, "params_schema": spec.params_schema()}
+        for spec in all_specs()
+    ]
+
+
+@router.post("/jobs", response={202: JobOut, **ERRORS})
+def create_job(
+    request: HttpRequest,
+    payload: JobIn,
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200),
+) -> tuple[int, Job]:
+    job = job_submit(owner=request.user, task=payload.task, params=payload.params, idempotency_key=idempotency_key)
+    return 202, job
+
+
+@router.post("/coucou", response={202: JobOut, **ERRORS})
+def create_coucou(request: HttpRequest) -> tuple[int, Job]:
+    return 202, job_submit(owner=request.user, task="coucou")
+
+
+@router.get("/jobs", response=list[JobOut])
+@paginate(LimitOffsetPagination)
+def list_jobs(request: HttpRequest, filters: Query[JobFilters]) -> object:
+    jobs = Job.objects.owned_by(request.user)
+    if filters.status:
+        jobs = jobs.filter(status=filters.status)
+    if filters.task:
+        jobs = jobs.filter(task=filters.task)
+    return jobs.order_by("-created_at")
+
+
+@router.get("/jobs/{job_id}", response={200: JobOut, 401: DetailOut, 404: DetailOut})
+def get_job(request: HttpRequest, job_id: UUID) -> Job:
+    return get_object_or_404(Job.objects.owned_by(request.user), pk=job_id)

@@ -1,0 +1,65 @@
+# No "from __future__ import annotations": django-ninja resolves annotations at runtime.
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from ninja import Field, Schema
+
+from jobs.models import Job
+
+
+class JobIn(Schema):
+    task: str = Field(..., max_length=200, description="A registered job name, see GET /api/tasks.")
+    params: dict[str, Any] = Field(default_factory=dict, description="The job's params.")
+
+
+class ProgressOut(Schema):
+    current: float | None
+    total: float | None
+    percent: float | None
+    message: str
+
+
+class ErrorOut(Schema):
+    type: str
+    message: str
+
+
+class JobOut(Schema):
+    id: UUID
+    task: str
+    params: dict[str, Any]
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: ProgressOut
+    result: Any = None
+    error: ErrorOut | None = None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @staticmethod
+    def resolve_progress(job: Job) -> dict[str, Any]:
+        return {
+            "current": job.progress_current,
+            "total": job.progress_total,
+            "percent": job.percent,
+            "message": job.progress_message,
+        }
+
+
+class TaskOut(Schema):
+    name: str
+    description: str
+    params_schema: dict[str, Any]
+
+
+class HealthOut(Schema):
+    status: Literal["ok", "unavailable"]
+    db: bool
+    redis: bool
+    detail: str | None = None
+
+
+class DetailOut(Schema):
+    detail: Any

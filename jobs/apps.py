@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
+
+
+class JobsConfig(AppConfig):
+    name = "jobs"
+
+    def ready(self) -> None:
+        # Register the built-in jobs and every installed app's ``jobs`` module.
+        from jobs import builtins  # noqa: F401
+
+        autodiscover_modules("jobs")

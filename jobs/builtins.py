@@ -1,0 +1,58 @@
+"""The jobs every Coucou ships with: the classic greeting and the demo jobs."""
+
+from __future__ import annotations
+
+import time
+
+from django.contrib.auth import get_user_model
+from ninja import Field, Schema
+
+from jobs.context import JobContext
+from jobs.exceptions import JobFailed
+from jobs.registry import job
+
+
+@job("coucou", description='Push "coucou <username>" to the caller.')
+def coucou(ctx: JobContext) -> dict[str, str]:
+    username = get_user_model().objects.get(pk=ctx.owner_id).get_username()
+    message = f"coucou {username}"
+    ctx.push("coucou", {"message": message})
+    return {"message": message}
+
+
+class CountParams(Schema):
+    n: int = Field(..., ge=1, le=1_000_000, description="How far to count.")
+    interval_ms: int = Field(0, ge=0, le=10_000, description="Pause between steps, in ms.")
+
+
+@job("demo.count", params=CountParams, description="Count to n, reporting progress at each step.")
+def count(ctx: JobContext, params: CountParams) -> dict[str, int]:
+    pause = params.interval_ms / 1000
+    for i in range(1, params.n + 1):
+        ctx.progress(i, params.n)
+        if pause:
+            time.sleep(pause)
+    return {"counted": params.n}
+
+
+class FailParams(Schema):
+    message: str = Field("demo failure", max_length=1000, description="The error message to fail with.")
+
+
+@job("demo.fail", params=FailParams, description="Fail with the given message.")
+def fail(ctx: JobContext, params: FailParams) -> None:
+    raise JobFailed(params.message)
+
+
+class SleepParams(Schema):
+    seconds: float = Field(..., ge=0, le=3600, description="How long to sleep.")
+
+
+@job("demo.sleep", params=SleepParams, description="Sleep in small steps, checking for cancellation.")
+def sleep(ctx: JobContext, params: SleepParams) -> dict[str, float]:
+    deadline = time.monotonic() + params.seconds
+    while (left := deadline - time.monotonic()) > 0:
+        ctx.progress(params.seconds - left, params.seconds, message="sleeping")
+        time.sleep(min(0.1, left))
+    ctx.progress(params.seconds, params.seconds, message="awake")
+    return {"slept": params.seconds}

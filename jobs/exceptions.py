@@ -1,0 +1,37 @@
+"""The job domain's exceptions; the API maps them to HTTP once (api/errors.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class JobsError(Exception):
+    """Base of every error the job domain raises on purpose."""
+
+
+class UnknownTask(JobsError):
+    """The named task is not a registered job."""
+
+
+class InvalidParams(JobsError):
+    """The params do not match the job's schema."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("invalid params")
+        self.errors = errors
+
+
+class JobNotFound(JobsError):
+    """No such job, or not the caller's."""
+
+
+class EnqueueUnavailable(JobsError):
+    """The broker cannot take the job now."""
+
+
+class JobFailed(JobsError):
+    """Raised by a job body to fail with a message meant for its user."""
+
+
+class JobCancelled(JobsError):
+    """Raised inside a job body once its job has been cancelled."""

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+TERMINAL = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    def owned_by(self, user: Any) -> JobQuerySet:
+        return self.filter(owner=user)
+
+    def active(self) -> JobQuerySet:
+        return self.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+
+
+class Job(models.Model):
+    """One run of a registered job: the truth for its status, progress and result."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")
+    task = models.CharField(max_length=200)
+    params = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress_current = models.FloatField(null=True, blank=True)
+    progress_total = models.FloatField(null=True, blank=True)
+    progress_message = models.CharField(max_length=500, blank=True, default="")
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="unique_idempotency_key_per_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def percent(self) -> float | None:
+        if not self.progress_total or self.progress_current is None:
+            return None
+        return round(min(100.0, 100.0 * self.progress_current / self.progress_total), 2)
+
+    def mark_running(self) -> None:
+        self.status = JobStatus.RUNNING
+        self.attempts += 1
+        self.started_at = timezone.now()
+        self.save(update_fields=["status", "attempts", "started_at"])
+
+    def set_progress(self, current: float, total: float | None, message: str) -> None:
+        self.progress_current, self.progress_total, self.progress_message = current, total, message[:500]
+        self.save(update_fields=["progress_current", "progress_total", "progress_message"])
+
+    def mark_succeeded(self, result: Any) -> None:
+        self.status = JobStatus.SUCCEEDED
+        self.result = result
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "result", "finished_at"])
+
+    def mark_failed(self, error: dict[str, str]) -> None:
+        self.status = JobStatus.FAILED
+        self.error = error
+        self.finished_at = timezone.now()
+        self.save(update_fields=["status", "error", "finished_at"])

@@ -1,0 +1,65 @@
+"""Who is on the other end of a socket, and whether its page may talk to us.
+
+- A socket that sends ``Origin`` must send an allowed one (same host, ``ALLOWED_HOSTS`` or
+  ``CSRF_TRUSTED_ORIGINS``); otherwise the handshake is refused (HTTP 403).
+- ``Authorization: Bearer <token>`` authenticates any socket.
+- The session cookie authenticates only a socket that sent an allowed ``Origin``: a browser.
+  A socket without ``Origin`` and without a token stays anonymous, so a stolen or ambient
+  cookie is never enough on its own (cross-site WebSocket hijacking).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from channels.auth import get_user
+from channels.security.websocket import WebsocketDenier
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http.request import validate_host
+
+BearerAuthenticator = Callable[[str], Awaitable[Any]]
+
+_DEBUG_HOSTS = [".localhost", "127.0.0.1", "[::1]"]
+
+
+def origin_allowed(origin: str, host_header: str | None) -> bool:
+    parts = urlsplit(origin)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return False
+    if host_header and parts.netloc == host_header:
+        return True
+    if origin in settings.CSRF_TRUSTED_ORIGINS:
+        return True
+    # "*" would turn the check off: it never admits a foreign page here.
+    allowed = [h for h in settings.ALLOWED_HOSTS if h != "*"]
+    if settings.DEBUG and not allowed:
+        allowed = _DEBUG_HOSTS
+    return validate_host(parts.hostname, allowed)
+
+
+class SocketAuthMiddleware:
+    """Sets ``scope["user"]``; expects Channels' session middleware outside it."""
+
+    def __init__(self, inner: Any, *, authenticate_bearer: BearerAuthenticator) -> None:
+        self.inner = inner
+        self.authenticate_bearer = authenticate_bearer
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        headers = {name.lower(): value for name, value in scope.get("headers", [])}
+        origin = headers.get(b"origin")
+        host = headers.get(b"host")
+        if origin is not None and not origin_allowed(
+            origin.decode("latin-1"), host.decode("latin-1") if host else None
+        ):
+            return await WebsocketDenier()(scope, receive, send)
+        user: Any = AnonymousUser()
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            user = await self.authenticate_bearer(token.strip()) or AnonymousUser()
+        elif origin is not None and "session" in scope:
+            user = await get_user(scope)
+        return await self.inner(dict(scope, user=user), receive, send)

@@ -1,0 +1,23 @@
+"""The one place where a user's group and its Redis keys are named."""
+
+from __future__ import annotations
+
+
+def group_for(user_id: int) -> str:
+    """The Channels group of one user: built from the authenticated user's id only."""
+    return f"user.{int(user_id)}"
+
+
+def pubsub_channel_for(user_id: int, prefix: str) -> str:
+    # channels_redis.pubsub names a group's Redis channel this way; a contract test
+    # (tests/realtime/test_stream.py) proves a publish on it reaches group members.
+    return f"{prefix}__group__{group_for(user_id)}"
+
+
+def seq_key(user_id: int) -> str:
+    # The hash tag keeps a user's keys on one slot, so the Lua script stays valid on a cluster.
+    return f"coucou:{{u{int(user_id)}}}:seq"
+
+
+def stream_key(user_id: int) -> str:
+    return f"coucou:{{u{int(user_id)}}}:events"

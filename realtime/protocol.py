@@ -1,0 +1,47 @@
+"""The socket protocol's control frames, built in one place."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# Close codes (documented in the README).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FLOOD = 4429
+
+
+def hello(latest: int) -> str:
+    return json.dumps({"type": "hello", "seq": latest})
+
+
+def resync(latest: int, after: int) -> str:
+    return json.dumps({"type": "resync", "seq": latest, "after": after})
+
+
+def pong() -> str:
+    return '{"type":"pong"}'
+
+
+def error(code: str, detail: str) -> str:
+    return json.dumps({"type": "error", "code": code, "detail": detail})
+
+
+def parse_client_frame(text: str, max_bytes: int) -> tuple[str, dict[str, Any]] | str:
+    """Return (type, frame) for a valid client frame, or an error frame to send back."""
+    if len(text.encode()) > max_bytes:
+        return error("frame_too_large", f"client frames are limited to {max_bytes} bytes")
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        return error("bad_json", "frames must be JSON objects")
+    if not isinstance(frame, dict):
+        return error("bad_json", "frames must be JSON objects")
+    kind = frame.get("type")
+    if kind == "ping":
+        return kind, frame
+    if kind == "resume":
+        after = frame.get("after")
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            return error("bad_resume", "'after' must be a non-negative integer seq")
+        return kind, frame
+    return error("unknown_type", "client frames are 'ping' or 'resume'")

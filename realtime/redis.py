@@ -1,0 +1,47 @@
+"""Long-lived Redis clients: one pool per process (sync) and per event loop (async)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+
+import redis
+import redis.asyncio as aioredis
+
+from realtime import conf
+
+_sync: dict[int, redis.Redis] = {}
+_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def sync_client() -> redis.Redis:
+    """The process's client; a forked child (a Celery worker) builds its own."""
+    pid = os.getpid()
+    client = _sync.get(pid)
+    if client is None:
+        _sync.clear()
+        client = _sync[pid] = redis.Redis.from_url(
+            conf.get().redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+        )
+    return client
+
+
+def async_client() -> aioredis.Redis:
+    """The running loop's client. A blocking pool: a burst of sockets waits for a
+    connection instead of failing with MaxConnectionsError (redis-py caps pools at 100)."""
+    loop = asyncio.get_running_loop()
+    client = _async.get(loop)
+    if client is None:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            conf.get().redis_url,
+            max_connections=200,
+            timeout=10,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+        )
+        client = _async[loop] = aioredis.Redis(connection_pool=pool)
+    return client
