@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from ninja.security import HttpBearer, SessionAuth
 
@@ -16,5 +17,16 @@ class BearerAuth(HttpBearer):
         return user
 
 
-# Programs send a bearer token; browsers send the session cookie, with CSRF on unsafe methods.
-api_auth = [BearerAuth(), SessionAuth(csrf=True)]
+class CookieSessionAuth(SessionAuth):
+    """Django's session, with CSRF checked on unsafe methods when the cookie is sent.
+
+    Without a session cookie there is nothing to forge: the caller gets 401, not 403.
+    """
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return None
+        return super()._get_key(request)
+
+
+api_auth = [BearerAuth(), CookieSessionAuth(csrf=True)]

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from django.conf import settings
+
+
+@pytest.fixture
+def redis_db() -> Iterator[redis_lib.Redis]:
+    """The suite's real Redis, empty at the start of the test."""
+    client = redis_lib.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+def make_user(*, username: str = "alice", password: str | None = "pw-for-tests") -> Any:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(username=username, password=password)
+
+
+def make_job(*, owner: Any, task: str = "demo.count", params: dict[str, Any] | None = None, **fields: Any) -> Any:
+    from jobs.models import Job
+
+    return Job.objects.create(owner=owner, task=task, params=params or {"n": 3, "interval_ms": 0}, **fields)
+
+
+@pytest.fixture
+def alice(db: None) -> Any:
+    return make_user(username="alice")
+
+
+@pytest.fixture
+def bob(db: None) -> Any:
+    return make_user(username="bob")
+
+
+@pytest.fixture
+def alice_token(alice: Any) -> str:
+    from api.tokens import create_token
+
+    return create_token(user=alice)

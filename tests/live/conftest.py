@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.live.harness import Stack
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Redis, one daphne and one Celery worker, shared by the tests of one module."""
+    live = Stack(Path(tmp_path_factory.mktemp("stack")))
+    try:
+        live.start_web()
+        live.start_worker()
+        yield live
+    finally:
+        live.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/live/" in str(item.fspath):
+            item.add_marker(pytest.mark.live)

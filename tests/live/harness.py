@@ -1,0 +1,158 @@
+"""A real Coucou stack in subprocesses: Redis, daphne and Celery workers, for live tests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from devtools.procs import Proc
+from devtools.redis_server import RedisServer, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+class Stack:
+    def __init__(self, tmp: Path, **settings: str) -> None:
+        self.tmp = tmp
+        self.redis = RedisServer(tmp / "redis").start()
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SETTINGS"))},
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "REDIS_URL": self.redis.url,
+            "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "INFO",
+            **settings,
+        }
+        self.procs: list[Proc] = []
+        self.webs: list[tuple[Proc, int]] = []
+        self.manage("migrate", "--noinput", "-v", "0")
+
+    # --- processes -------------------------------------------------------------------
+    def manage(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr}")
+        return done.stdout
+
+    def start_web(self, port: int | None = None) -> tuple[Proc, int]:
+        port = port or free_port()
+        name = f"web-{port}"
+        proc = Proc(
+            name,
+            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            env=self.env, cwd=ROOT, log=self.tmp / f"{name}.log",
+        ).start()  # fmt: skip
+        self.procs.append(proc)
+        self.webs.append((proc, port))
+        wait_until(lambda: _health(port), timeout=30, what=f"daphne on {port}", proc=proc)
+        return proc, port
+
+    def start_worker(self, name: str = "w1", concurrency: int = 2) -> Proc:
+        log = self.tmp / f"worker-{name}.log"
+        proc = Proc(
+            f"worker-{name}",
+            [str(BIN / "celery"), "-A", "config", "worker", "-l", "INFO", "--concurrency", str(concurrency),
+             "--hostname", f"{name}@%h", "--without-mingle", "--without-gossip"],
+            env=self.env, cwd=ROOT, log=log,
+        ).start()  # fmt: skip
+        self.procs.append(proc)
+        wait_until(lambda: b" ready." in log.read_bytes(), timeout=60, what=f"worker {name}", proc=proc)
+        return proc
+
+    def start_flower(self, port: int, auth: str) -> Proc:
+        proc = Proc(
+            "flower",
+            [str(BIN / "celery"), "-A", "config", "flower", "--address=127.0.0.1", f"--port={port}"],
+            env={**self.env, "FLOWER_BASIC_AUTH": auth}, cwd=ROOT, log=self.tmp / "flower.log",
+        ).start()  # fmt: skip
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+        self.redis.stop()
+
+    # --- clients ---------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self.webs[0][1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def token(self, username: str) -> str:
+        out = self.manage("create_token", username, "--create-user")
+        return out.strip().splitlines()[-1]
+
+    def http(self, token: str | None = None, port: int | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=f"http://127.0.0.1:{port or self.port}", headers=headers, timeout=10)
+
+    def ws(self, token: str | None = None, *, after: int | None = None, port: int | None = None) -> Any:
+        query = f"?after={after}" if after is not None else ""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return websockets.connect(
+            f"ws://127.0.0.1:{port or self.port}/ws/events/{query}", additional_headers=headers, max_size=2**22
+        )
+
+
+def _health(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_until(check: Callable[[], Any], *, timeout: float, what: str, proc: Proc | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"{what} exited early; see {proc.log}:\n{_tail(proc.log)}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready after {timeout}s" + (f":\n{_tail(proc.log)}" if proc else ""))
+        time.sleep(0.05)
+
+
+def _tail(path: Path | None) -> str:
+    if path is None or not path.exists():
+        return ""
+    return path.read_text(errors="replace")[-3000:]
+
+
+async def recv_json(ws: Any, timeout: float = 10) -> dict[str, Any]:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def frames_until(ws: Any, stop: Callable[[dict[str, Any]], bool], timeout: float = 20) -> list[dict[str, Any]]:
+    """Every frame received until (and including) the first one ``stop`` accepts."""
+    frames: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        frame = await recv_json(ws, max(0.01, deadline - time.monotonic()))
+        frames.append(frame)
+        if stop(frame):
+            return frames
+
+
+def job_ended(job_id: str) -> Callable[[dict[str, Any]], bool]:
+    terminal = {"job.succeeded", "job.failed", "job.cancelled"}
+    return lambda frame: frame.get("job") == job_id and frame["type"] in terminal

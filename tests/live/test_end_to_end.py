@@ -1,0 +1,112 @@
+"""The whole path on real processes: REST → Celery worker → Redis → daphne → WebSocket."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from tests.live.harness import Stack, frames_until, job_ended, recv_json
+
+pytestmark = pytest.mark.asyncio
+
+
+async def test_coucou_greeting_reaches_its_caller(stack: Stack) -> None:
+    token = stack.token("camille")
+    async with stack.ws(token) as ws, stack.http(token) as http:
+        hello = await recv_json(ws)
+        assert hello["type"] == "hello"
+        response = await http.post("/api/coucou")
+        assert response.status_code == 202
+        job = response.json()
+        frames = await frames_until(ws, job_ended(job["id"]))
+
+    greeting = [f for f in frames if f["type"] == "coucou"]
+    assert [g["data"] for g in greeting] == [{"message": "coucou camille"}]
+    assert greeting[0]["job"] == job["id"]
+    assert [f["type"] for f in frames] == ["job.queued", "job.started", "coucou", "job.succeeded"]
+    assert [f["seq"] for f in frames] == list(range(hello["seq"] + 1, hello["seq"] + 5))
+
+
+async def test_demo_count_reports_contiguous_progress_and_its_result(stack: Stack) -> None:
+    token = stack.token("dominique")
+    async with stack.ws(token) as ws, stack.http(token) as http:
+        hello = await recv_json(ws)
+        response = await http.post("/api/jobs", json={"task": "demo.count", "params": {"n": 200, "interval_ms": 2}})
+        assert response.status_code == 202, response.text
+        job_id = response.json()["id"]
+        frames = await frames_until(ws, job_ended(job_id))
+        stored = (await http.get(f"/api/jobs/{job_id}")).json()
+
+    assert [f["seq"] for f in frames] == list(range(hello["seq"] + 1, hello["seq"] + 1 + len(frames)))
+    assert all(f["job"] == job_id for f in frames)
+    progress = [f["data"] for f in frames if f["type"] == "job.progress"]
+    assert len(progress) >= 2, "a 400 ms job should report progress more than once"
+    assert [p["current"] for p in progress] == sorted(p["current"] for p in progress)
+    assert progress[-1]["percent"] == 100.0 and progress[-1]["current"] == 200
+    assert frames[-1]["type"] == "job.succeeded"
+    assert frames[-1]["data"]["result"] == {"counted": 200}
+    assert stored["status"] == "succeeded" and stored["result"] == {"counted": 200}
+    assert stored["progress"]["percent"] == 100.0 and stored["attempts"] == 1
+
+
+async def test_demo_fail_ends_failed_with_its_message(stack: Stack) -> None:
+    token = stack.token("eliott")
+    async with stack.ws(token) as ws, stack.http(token) as http:
+        await recv_json(ws)
+        response = await http.post("/api/jobs", json={"task": "demo.fail", "params": {"message": "no luck"}})
+        job_id = response.json()["id"]
+        frames = await frames_until(ws, job_ended(job_id))
+        stored = (await http.get(f"/api/jobs/{job_id}")).json()
+
+    assert frames[-1]["type"] == "job.failed"
+    assert frames[-1]["data"]["error"]["message"] == "no luck"
+    assert stored["status"] == "failed"
+    assert stored["error"]["message"] == "no luck"
+
+
+async def test_a_user_sees_none_of_another_users_events_or_jobs(stack: Stack) -> None:
+    alice, bob = stack.token("alice"), stack.token("bob")
+    async with stack.ws(alice) as alice_ws, stack.ws(bob) as bob_ws, stack.http(alice) as a, stack.http(bob) as b:
+        await recv_json(alice_ws)
+        await recv_json(bob_ws)
+        job_id = (await a.post("/api/jobs", json={"task": "demo.count", "params": {"n": 20}})).json()["id"]
+        await frames_until(alice_ws, job_ended(job_id))
+        # Alice's job is over; Bob's socket got nothing of it, even a moment later.
+        with pytest.raises(asyncio.TimeoutError):
+            await recv_json(bob_ws, timeout=0.5)
+        assert (await b.get(f"/api/jobs/{job_id}")).status_code == 404
+        assert (await b.get("/api/jobs")).json()["count"] == 0
+        assert (await a.get(f"/api/jobs/{job_id}")).status_code == 200
+
+
+async def test_no_credentials_means_401_and_a_4401_close(stack: Stack) -> None:
+    async with stack.http() as anonymous:
+        assert (await anonymous.get("/api/jobs")).status_code == 401
+        assert (await anonymous.post("/api/coucou")).status_code == 401
+    async with stack.http("cou_not-a-real-token") as forged:
+        assert (await forged.get("/api/jobs")).status_code == 401
+    for token in (None, "cou_not-a-real-token"):
+        async with stack.ws(token) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await recv_json(ws)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_unknown_task_and_bad_params_are_422_naming_the_problem(stack: Stack) -> None:
+    token = stack.token("fanny")
+    async with stack.http(token) as http:
+        unknown = await http.post("/api/jobs", json={"task": "os.system", "params": {}})
+        bad = await http.post("/api/jobs", json={"task": "demo.count", "params": {"n": "lots"}})
+        too_many = await http.post("/api/jobs", json={"task": "demo.count", "params": {"n": 10**7}})
+        listed = (await http.get("/api/jobs")).json()
+
+    assert unknown.status_code == 422
+    assert unknown.json()["detail"][0]["loc"] == ["body", "task"]
+    assert "os.system" in unknown.json()["detail"][0]["msg"]
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "params", "n"]
+    assert "integer" in bad.json()["detail"][0]["msg"]
+    assert too_many.status_code == 422 and "1000000" in too_many.json()["detail"][0]["msg"]
+    assert listed["count"] == 0, "a rejected request must not leave a Job behind"

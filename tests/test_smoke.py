@@ -1,0 +1,2 @@
+def test_settings_use_the_suites_redis(redis_db):
+    assert redis_db.ping()
