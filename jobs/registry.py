@@ -67,8 +67,10 @@ def job(
         raise ImproperlyConfigured(f"job name {name!r} must be dotted lowercase words, e.g. 'images.resize'")
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-        if name in _registry and _registry[name].fn is not fn:
-            raise ImproperlyConfigured(f"job {name!r} is registered twice")
+        if name in _registry:
+            if _registry[name].fn is not fn:
+                raise ImproperlyConfigured(f"job {name!r} is registered twice")
+            return fn  # the same body again: its Celery task exists already
 
         def run(job_id: str) -> None:
             from jobs.runtime import execute

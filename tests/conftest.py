@@ -45,3 +45,13 @@ def alice_token(alice: Any) -> str:
     from api.tokens import create_token
 
     return create_token(user=alice)
+
+
+@pytest.fixture
+def fast_password_hashing(settings: Any) -> None:
+    """Users in this process hash passwords cheaply (PBKDF2 costs ~0.3 s a user).
+
+    Opt-in per folder (tests/<app>/conftest.py): a user created here with this hasher could
+    not log in to a server process started with the real settings.
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
