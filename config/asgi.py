@@ -13,8 +13,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 
 from api.tokens import auser_for_token  # noqa: E402
+from realtime import backpressure, conf  # noqa: E402
 from realtime.auth import SocketAuthMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
+
+backpressure.install(conf.get().slow_reader)
 
 application = ProtocolTypeRouter(
     {

@@ -145,9 +145,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SEND_SENT_EVENT = True  # Flower shows queued tasks
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A late-acked task cannot be acked once the broker connection is lost: it is redelivered,
-# so stop running it rather than finish it twice.
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# A Redis blip must not restart running jobs: they finish, and the redelivered message (after
+# the visibility timeout) finds the Job finished and does nothing (jobs/runtime.py).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Unacknowledged work comes back after this many seconds; it must exceed the longest job.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
@@ -160,6 +160,13 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 # --- Coucou apps -------------------------------------------------------------------------
 REALTIME_STREAM_MAXLEN = env_int("REALTIME_STREAM_MAXLEN", 10_000)
 REALTIME_STREAM_MAX_AGE_S = env_int("REALTIME_STREAM_MAX_AGE_S", 24 * 3600)
+REALTIME_SWEEP_INTERVAL_S = float(os.environ.get("REALTIME_SWEEP_INTERVAL_S", 1.0))
+# A socket whose unsent frames pass the hard limit, or stay above the soft one for the grace
+# period, is closed with 4008 (slow reader); see realtime/backpressure.py.
+REALTIME_SLOW_READER_SOFT_BYTES = env_int("REALTIME_SLOW_READER_SOFT_BYTES", 1024 * 1024)
+REALTIME_SLOW_READER_HARD_BYTES = env_int("REALTIME_SLOW_READER_HARD_BYTES", 8 * 1024 * 1024)
+REALTIME_SLOW_READER_GRACE_S = float(os.environ.get("REALTIME_SLOW_READER_GRACE_S", 10))
+REALTIME_SLOW_CLOSE_TIMEOUT_S = float(os.environ.get("REALTIME_SLOW_CLOSE_TIMEOUT_S", 10))
 JOBS_PROGRESS_MAX_HZ = float(os.environ.get("JOBS_PROGRESS_MAX_HZ", 10))
 JOBS_PROGRESS_DB_INTERVAL_S = float(os.environ.get("JOBS_PROGRESS_DB_INTERVAL_S", 1))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -10,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from jobs.exceptions import JobCancelled
+
+logger = logging.getLogger(__name__)
 
 Emit = Callable[[str, dict[str, Any]], Any]
 SaveProgress = Callable[[float, "float | None", str], None]
@@ -94,8 +97,11 @@ class JobContext:
             self._next_push = now + self._interval
             pending = self._pending
             if pending is not None and pending is not self._pushed:
-                self._emit("job.progress", {**progress_data(*pending), "attempt": self.attempt})
-                self._pushed = pending
+                try:
+                    self._emit("job.progress", {**progress_data(*pending), "attempt": self.attempt})
+                    self._pushed = pending
+                except Exception as exc:  # noqa: BLE001 - progress never fails a job
+                    logger.warning("progress push for job %s failed, will retry: %s", self.job_id, exc)
             if save and self._save_progress and pending is not self._saved and (final or now >= self._next_save):
                 self._saved = pending
                 self._next_save = now + self._db_interval

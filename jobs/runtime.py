@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from functools import partial
 from typing import Any
 
 import orjson
+from redis.exceptions import RedisError
 
 from jobs import conf
 from jobs.context import JobContext
@@ -57,8 +59,25 @@ def execute(job_id: str, *, task_name: str) -> None:
         emit("job.succeeded", {"result": result, "attempt": job.attempts})
 
 
+EVENT_RETRY_S = 30.0
+
+
 def _emit(owner_id: int, job_id: str, type: str, data: dict[str, Any]) -> None:
-    publish(owner_id, type, data, job=job_id)
+    if type == "job.progress":
+        publish(owner_id, type, data, job=job_id)  # JobContext retries on its next tick
+        return
+    # Lifecycle events wait out a Redis restart. The Job row is written first and stays the
+    # truth, so an event that still cannot be published is logged, never fatal to the job.
+    deadline = time.monotonic() + EVENT_RETRY_S
+    while True:
+        try:
+            publish(owner_id, type, data, job=job_id)
+            return
+        except (RedisError, OSError) as exc:
+            if time.monotonic() > deadline:
+                logger.error("could not publish %s for job %s: %s", type, job_id, exc)
+                return
+            time.sleep(0.5)
 
 
 def _as_json(result: Any) -> Any:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from realtime.backpressure import Limits
+
 
 @dataclass(frozen=True)
 class RealtimeSettings:
@@ -15,6 +17,8 @@ class RealtimeSettings:
     stream_max_age_s: int
     max_client_frame_bytes: int
     replay_batch: int
+    sweep_interval_s: float
+    slow_reader: Limits
 
 
 def get() -> RealtimeSettings:
@@ -26,4 +30,11 @@ def get() -> RealtimeSettings:
         stream_max_age_s=getattr(settings, "REALTIME_STREAM_MAX_AGE_S", 24 * 3600),
         max_client_frame_bytes=getattr(settings, "REALTIME_MAX_CLIENT_FRAME_BYTES", 4096),
         replay_batch=getattr(settings, "REALTIME_REPLAY_BATCH", 500),
+        sweep_interval_s=float(getattr(settings, "REALTIME_SWEEP_INTERVAL_S", 1.0)),
+        slow_reader=Limits(
+            soft_bytes=getattr(settings, "REALTIME_SLOW_READER_SOFT_BYTES", 1024 * 1024),
+            hard_bytes=getattr(settings, "REALTIME_SLOW_READER_HARD_BYTES", 8 * 1024 * 1024),
+            grace_s=float(getattr(settings, "REALTIME_SLOW_READER_GRACE_S", 10.0)),
+            close_timeout_s=float(getattr(settings, "REALTIME_SLOW_CLOSE_TIMEOUT_S", 10.0)),
+        ),
     )

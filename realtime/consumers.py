@@ -2,13 +2,17 @@
 
 Protocol (see the README): the server first sends ``hello`` with the user's latest seq, then
 relays each event. ``?after=SEQ`` on connect, or a ``resume`` frame, replays every retained
-event after SEQ, then continues live. Live frames at or below the last seq sent are dropped;
-a live frame above the next expected seq means the channel layer lost some, and the consumer
-repairs the hole from the user's stream before sending it.
+event after SEQ, then continues live.
+
+No duplicate, no hole: the consumer remembers the last seq it sent. A live frame at or below
+it is dropped; a live frame above the next expected seq means the live path lost some, so the
+consumer replays the hole from the user's stream first. A lost *last* event, which no later
+frame reveals, is found by the per-process sweep (realtime/sweep.py) within a second.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -17,12 +21,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from realtime import conf, protocol
 from realtime.groups import group_for
 from realtime.stream import alatest_seq, aread_after
+from realtime.sweep import sweep_for_loop
 
 
 class EventsConsumer(AsyncWebsocketConsumer):
     user_id: int
     group: str
-    sent: int
+    sent: int = 0
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -33,22 +38,32 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.user_id = user.pk
         self.group = group_for(user.pk)
         self.settings = conf.get()
+        self.sending = asyncio.Lock()  # live frames, replays and sweeps take turns
+        self.catching_up: asyncio.Task[None] | None = None
         # Join before reading the latest seq: every later event then arrives live or is
         # found by the gap check; none falls between the two.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        latest = await alatest_seq(self.user_id)
-        self.sent = latest
-        await self.send(text_data=protocol.hello(latest))
-        after = _query_after(self.scope)
-        if isinstance(after, int):
-            await self.replay(after)
-        elif after is not None:
-            await self.send(text_data=after)
+        async with self.sending:
+            latest = await alatest_seq(self.user_id)
+            self.sent = latest
+            await self.send(text_data=protocol.hello(latest))
+            after = _query_after(self.scope)
+            if isinstance(after, int):
+                await self._replay(after)
+            elif after is not None:
+                await self.send(text_data=after)
+        self.sweep = sweep_for_loop(self.settings.sweep_interval_s)
+        self.sweep.add(self.user_id, self)
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if not hasattr(self, "group"):
+            return  # never authenticated
+        if hasattr(self, "sweep"):
+            self.sweep.discard(self.user_id, self)
+        if self.catching_up is not None:
+            self.catching_up.cancel()
+        await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -62,34 +77,49 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if kind == "ping":
             await self.send(text_data=protocol.pong())
         else:
-            await self.replay(frame["after"])
+            async with self.sending:
+                await self._replay(frame["after"])
 
     async def realtime_event(self, message: dict[str, Any]) -> None:
         seq = message["seq"]
         if seq <= self.sent:
             return
-        if seq > self.sent + 1:
-            await self.replay(self.sent)
-            return
-        self.sent = seq
-        await self.send(text_data=message["frame"])
+        async with self.sending:
+            if seq <= self.sent:
+                return
+            if seq > self.sent + 1:
+                await self._replay(self.sent)  # the hole, and this frame with it
+                return
+            self.sent = seq
+            await self.send(text_data=message["frame"])
 
-    async def replay(self, after: int) -> None:
-        """Send every retained event after ``after`` (a ``resync`` first if some are gone)."""
+    def catch_up(self, latest: int) -> None:
+        """Called by the sweep when the stream holds events this socket has not been sent."""
+        if self.catching_up is None or self.catching_up.done():
+            self.catching_up = asyncio.get_running_loop().create_task(self._catch_up(latest))
+
+    async def _catch_up(self, latest: int) -> None:
+        async with self.sending:
+            if latest > self.sent:
+                await self._replay(self.sent)
+
+    async def _replay(self, after: int) -> None:
+        """Send every retained event after ``after``; ``resync`` first if some are gone.
+
+        The caller holds ``self.sending``.
+        """
         cursor = after
-        first = True
+        history = await aread_after(self.user_id, cursor, self.settings.replay_batch)
+        if history.resync:
+            await self.send(text_data=protocol.resync(history.latest, after))
         while True:
-            history = await aread_after(self.user_id, cursor, self.settings.replay_batch)
-            if first and history.resync:
-                await self.send(text_data=protocol.resync(history.latest, after))
-            first = False
             for seq, frame in history.frames:
                 await self.send(text_data=frame.decode())
                 cursor = seq
-            if history.frames:
-                self.sent = max(self.sent, cursor)
+            self.sent = max(self.sent, cursor)
             if len(history.frames) < self.settings.replay_batch:
                 return
+            history = await aread_after(self.user_id, cursor, self.settings.replay_batch)
 
 
 def _query_after(scope: dict[str, Any]) -> int | str | None:

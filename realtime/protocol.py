@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 # Close codes (documented in the README).
+CLOSE_SLOW_READER = 4008  # the client stopped reading: reconnect with ?after=
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FLOOD = 4429
 

@@ -8,6 +8,9 @@ import weakref
 
 import redis
 import redis.asyncio as aioredis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry
 
 from realtime import conf
 
@@ -18,15 +21,34 @@ _async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
 
 
 def sync_client() -> redis.Redis:
-    """The process's client; a forked child (a Celery worker) builds its own."""
+    """The process's client; a forked child (a Celery worker) builds its own.
+
+    It rides out a short Redis restart: a failed command is retried for about two seconds.
+    """
     pid = os.getpid()
     client = _sync.get(pid)
     if client is None:
         _sync.clear()
         client = _sync[pid] = redis.Redis.from_url(
-            conf.get().redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+            conf.get().redis_url,
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=6),
+            retry_on_error=[ConnectionError, TimeoutError],
         )
     return client
+
+
+def probe() -> bool:
+    """One quick PING on a fresh connection: for health checks, which must not wait."""
+    client = redis.Redis.from_url(conf.get().redis_url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
 
 
 def async_client() -> aioredis.Redis:

@@ -4,7 +4,7 @@ from uuid import UUID
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Header, Query, Router, Schema
+from ninja import Header, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from api.schemas import DetailOut, JobIn, JobOut, TaskOut
@@ -35,14 +35,14 @@ def create_job(
     request: HttpRequest,
     payload: JobIn,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200),
-) -> tuple[int, Job]:
+) -> Status[Job]:
     job = job_submit(owner=request.user, task=payload.task, params=payload.params, idempotency_key=idempotency_key)
-    return 202, job
+    return Status(202, job)
 
 
 @router.post("/coucou", response={202: JobOut, **ERRORS})
-def create_coucou(request: HttpRequest) -> tuple[int, Job]:
-    return 202, job_submit(owner=request.user, task="coucou")
+def create_coucou(request: HttpRequest) -> Status[Job]:
+    return Status(202, job_submit(owner=request.user, task="coucou"))
 
 
 @router.get("/jobs", response=list[JobOut])

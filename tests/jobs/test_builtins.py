@@ -55,13 +55,13 @@ def test_count_stops_when_cancelled():
 
 def test_fail_raises_with_its_message():
     ctx = RecordingContext(task="demo.fail")
-    with pytest.raises(JobFailed, match="^disk on fire$"):
+    with pytest.raises(JobFailed, match=r"^disk on fire$"):
         run("demo.fail", ctx, {"message": "disk on fire"})
     assert ctx.events == []
 
 
 def test_fail_has_a_default_message():
-    with pytest.raises(JobFailed, match="^demo failure$"):
+    with pytest.raises(JobFailed, match=r"^demo failure$"):
         run("demo.fail", RecordingContext(task="demo.fail"))
 
 

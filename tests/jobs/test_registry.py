@@ -1,23 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from ninja import Field, Schema
 
 from jobs import job
 from jobs.exceptions import InvalidParams, UnknownTask
-from jobs.registry import _registry, all_specs, get_spec
-
-
-@pytest.fixture
-def scratch_registry() -> Iterator[None]:
-    """Jobs a test registers are forgotten afterwards."""
-    saved = dict(_registry)
-    yield
-    _registry.clear()
-    _registry.update(saved)
+from jobs.registry import all_specs, get_spec
 
 
 def errors_of(task: str, params: object) -> list[dict[str, object]]:
@@ -95,7 +84,9 @@ def test_params_schema_of_a_job_without_params_accepts_only_an_empty_object():
     }
 
 
-@pytest.mark.parametrize("name", ["Images.resize", "images resize", "images..resize", "1images", ".x", "x.", ""])
+@pytest.mark.parametrize(
+    "name", ["Images.resize", "images resize", "images..resize", "1images", ".x", "x.", ""]
+)
 def test_bad_job_names_are_rejected(name):
     with pytest.raises(ImproperlyConfigured, match="dotted lowercase"):
         job(name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -10,7 +9,6 @@ import pytest
 
 from jobs import job
 from jobs.models import JobStatus
-from jobs.registry import _registry
 from jobs.runtime import execute
 from realtime.stream import read_after
 from tests.conftest import make_job
@@ -103,8 +101,7 @@ def test_a_finished_job_delivered_again_is_not_run_again(alice):
 
 
 @pytest.fixture
-def scratch_jobs() -> Iterator[None]:
-    saved = dict(_registry)
+def scratch_jobs(scratch_registry: None) -> None:
 
     @job("tests.crash")
     def crash(ctx):
@@ -113,10 +110,6 @@ def scratch_jobs() -> Iterator[None]:
     @job("tests.not_json")
     def not_json(ctx):
         return {"when": object()}
-
-    yield
-    _registry.clear()
-    _registry.update(saved)
 
 
 @pytest.mark.usefixtures("scratch_jobs")

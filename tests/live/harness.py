@@ -96,6 +96,25 @@ class Stack:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def user_id(self, username: str) -> int:
+        code = f"from django.contrib.auth.models import User; print(User.objects.get(username={username!r}).pk)"
+        return int(self.manage("shell", "-v", "0", "-c", code).strip().splitlines()[-1])
+
+    def burst(self, username: str, n: int, *, size: int = 0) -> subprocess.Popen[str]:
+        """Publish ``n`` events to a user as fast as one process can, through realtime.publish."""
+        code = (
+            "import django; django.setup()\n"
+            "from realtime import publish\n"
+            f"pad = 'x' * {size}\n"
+            f"for i in range({n}): publish({self.user_id(username)}, 'test.burst', {{'i': i, 'pad': pad}})\n"
+        )
+        return subprocess.Popen([sys.executable, "-c", code], env=self.env, cwd=ROOT, text=True)
+
+    def redis_client(self) -> Any:
+        import redis
+
+        return redis.Redis.from_url(self.redis.url)
+
     def token(self, username: str) -> str:
         out = self.manage("create_token", username, "--create-user")
         return out.strip().splitlines()[-1]
