@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test check clean
+.PHONY: run test check clean bench bench-quick
 
 $(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,16 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed
+	$(PY) -m bench
+
+bench-quick: $(VENV)/.installed
+	$(PY) -m bench --quick
+
+check: $(VENV)/.installed
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check config jobs realtime api devtools
+	$(VENV)/bin/mypy config jobs realtime api devtools
 
 clean:
 	rm -rf $(VENV) .data

@@ -4,7 +4,7 @@ from ninja import NinjaAPI
 
 from api import errors
 from api.auth import api_auth
-from api.routers import events, jobs, system
+from api.routers import events, jobs, realtime, system
 
 api = NinjaAPI(
     title="Coucou",
@@ -16,4 +16,5 @@ api = NinjaAPI(
 api.add_router("/", system.router)
 api.add_router("/", jobs.router)
 api.add_router("/", events.router)
+api.add_router("/", realtime.router)
 errors.install(api)

@@ -7,8 +7,17 @@ import logging
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.errors import ValidationError
 
-from jobs.exceptions import EnqueueUnavailable, InvalidParams, JobNotFound, UnknownTask
+from jobs.exceptions import (
+    EnqueueUnavailable,
+    InvalidParams,
+    JobAlreadyFinished,
+    JobNotFound,
+    ParamsTooLarge,
+    TooManyActiveJobs,
+    UnknownTask,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +25,18 @@ logger = logging.getLogger(__name__)
 def install(api: NinjaAPI) -> None:
     def detail(request: HttpRequest, status: int, body: object) -> HttpResponse:
         return api.create_response(request, {"detail": body}, status=status)
+
+    @api.exception_handler(ValidationError)
+    def invalid_request(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        # ninja names the body parameter in ``loc`` ("body", "payload", "task"): the client
+        # never saw that name, so drop it and keep the path the client wrote.
+        errors = []
+        for error in exc.errors:
+            loc = list(error.get("loc", ()))
+            if len(loc) > 1 and loc[0] == "body" and loc[1] == "payload":
+                del loc[1]
+            errors.append({"loc": loc, "msg": error.get("msg", ""), "type": error.get("type", "")})
+        return detail(request, 422, errors)
 
     @api.exception_handler(UnknownTask)
     def unknown_task(request: HttpRequest, exc: UnknownTask) -> HttpResponse:
@@ -30,6 +51,20 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
         return detail(request, 404, "Not found")
+
+    @api.exception_handler(JobAlreadyFinished)
+    def already_finished(request: HttpRequest, exc: JobAlreadyFinished) -> HttpResponse:
+        return detail(request, 409, f"the job is already {exc.args[0]}")
+
+    @api.exception_handler(TooManyActiveJobs)
+    def too_many(request: HttpRequest, exc: TooManyActiveJobs) -> HttpResponse:
+        response = detail(request, 429, f"{exc}; wait for one to finish")
+        response["Retry-After"] = "5"
+        return response
+
+    @api.exception_handler(ParamsTooLarge)
+    def params_too_large(request: HttpRequest, exc: ParamsTooLarge) -> HttpResponse:
+        return detail(request, 413, str(exc))
 
     @api.exception_handler(RequestDataTooBig)
     def too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:

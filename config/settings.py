@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "realtime",
     "jobs",
     "api",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -111,6 +112,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / ".data" / "static"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
@@ -130,6 +132,15 @@ CHANNEL_LAYERS = {
         # lossless above it by the per-user event stream (realtime/stream.py).
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "CONFIG": {"hosts": [REDIS_URL], "prefix": "coucou"},
+    }
+}
+
+# The cache backs the API's throttles, so they hold across web processes.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }
 }
 
@@ -161,6 +172,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "inte
 REALTIME_STREAM_MAXLEN = env_int("REALTIME_STREAM_MAXLEN", 10_000)
 REALTIME_STREAM_MAX_AGE_S = env_int("REALTIME_STREAM_MAX_AGE_S", 24 * 3600)
 REALTIME_SWEEP_INTERVAL_S = float(os.environ.get("REALTIME_SWEEP_INTERVAL_S", 1.0))
+# Client frames: at most 4 KiB each (else an error frame), 10/s with bursts of 30 (else 4429).
+REALTIME_MAX_CLIENT_FRAME_BYTES = env_int("REALTIME_MAX_CLIENT_FRAME_BYTES", 4096)
+REALTIME_CLIENT_RATE = float(os.environ.get("REALTIME_CLIENT_RATE", 10))
+REALTIME_CLIENT_BURST = env_int("REALTIME_CLIENT_BURST", 30)
 # A socket whose unsent frames pass the hard limit, or stay above the soft one for the grace
 # period, is closed with 4008 (slow reader); see realtime/backpressure.py.
 REALTIME_SLOW_READER_SOFT_BYTES = env_int("REALTIME_SLOW_READER_SOFT_BYTES", 1024 * 1024)
@@ -169,6 +184,15 @@ REALTIME_SLOW_READER_GRACE_S = float(os.environ.get("REALTIME_SLOW_READER_GRACE_
 REALTIME_SLOW_CLOSE_TIMEOUT_S = float(os.environ.get("REALTIME_SLOW_CLOSE_TIMEOUT_S", 10))
 JOBS_PROGRESS_MAX_HZ = float(os.environ.get("JOBS_PROGRESS_MAX_HZ", 10))
 JOBS_PROGRESS_DB_INTERVAL_S = float(os.environ.get("JOBS_PROGRESS_DB_INTERVAL_S", 1))
+# Lifecycle: see the README's "Guarantees and limits".
+JOBS_MAX_ATTEMPTS = env_int("JOBS_MAX_ATTEMPTS", 3)  # runs of a job whose worker keeps dying
+JOBS_HEARTBEAT_TTL_S = float(os.environ.get("JOBS_HEARTBEAT_TTL_S", 10))
+JOBS_REAP_INTERVAL_S = float(os.environ.get("JOBS_REAP_INTERVAL_S", 5))
+JOBS_CANCEL_GRACE_S = float(os.environ.get("JOBS_CANCEL_GRACE_S", 10))
+JOBS_MAX_ACTIVE_PER_USER = env_int("JOBS_MAX_ACTIVE_PER_USER", 20)
+JOBS_MAX_PARAMS_BYTES = env_int("JOBS_MAX_PARAMS_BYTES", 16 * 1024)
+JOBS_ENABLE_CRASH_DEMO = env_bool("JOBS_ENABLE_CRASH_DEMO", False)
+API_ENQUEUE_RATE = os.environ.get("API_ENQUEUE_RATE", "60/m")  # per user, POST /api/jobs and /coucou
 
 LOGGING = {
     "version": 1,

@@ -25,7 +25,9 @@ def die_with_parent() -> None:
 class Proc:
     """One child in its own process group, so that stopping it stops what it forked."""
 
-    def __init__(self, name: str, argv: Sequence[str], *, env: dict[str, str], cwd: Path, log: Path | None = None):
+    def __init__(
+        self, name: str, argv: Sequence[str], *, env: dict[str, str], cwd: Path, log: Path | None = None
+    ):
         self.name = name
         self.argv = list(argv)
         self.env = env

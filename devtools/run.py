@@ -20,7 +20,8 @@ from devtools.procs import Proc, python_argv
 from devtools.redis_server import RedisServer, free_port, port_is_free
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA = BASE_DIR / ".data"
+# Where the embedded Redis, the SQLite database and the Flower password live (git-ignored).
+DATA = Path(os.environ.get("COUCOU_DATA_DIR", BASE_DIR / ".data"))
 BIN = Path(sys.executable).parent
 
 
@@ -40,7 +41,7 @@ def _pump(proc: Proc, width: int) -> None:
 
 
 def main() -> int:
-    DATA.mkdir(exist_ok=True)
+    DATA.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     redis = None
     if not env.get("REDIS_URL"):
@@ -49,7 +50,9 @@ def main() -> int:
         env["REDIS_URL"] = redis.url
         print(f"embedded Redis on {redis.url} (data in .data/redis)")
     env.setdefault("FLOWER_BASIC_AUTH", _flower_auth())
+    env.setdefault("DATABASE_URL", f"sqlite:///{DATA / 'db.sqlite3'}")
     web_port = env.get("PORT", "8000")
+    flower_port = env.get("FLOWER_PORT", "5555")
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -57,25 +60,31 @@ def main() -> int:
 
     procs: list[Proc] = []
     try:
-        subprocess.run(python_argv("manage.py", "migrate", "--noinput", "-v", "0"), env=env, cwd=BASE_DIR, check=True)
+        subprocess.run(
+            python_argv("manage.py", "migrate", "--noinput", "-v", "0"), env=env, cwd=BASE_DIR, check=True
+        )
         commands = {
             "web": [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", web_port, "config.asgi:application"],
             "worker": [str(BIN / "celery"), "-A", "config", "worker", "-l", "INFO",
                        "--concurrency", env.get("WORKER_CONCURRENCY", "4")],
-            "flower": [str(BIN / "celery"), "-A", "config", "flower", "--address=127.0.0.1", "--port=5555"],
+            "flower": [str(BIN / "celery"), "-A", "config", "flower", "--address=127.0.0.1",
+                       f"--port={flower_port}"],
         }  # fmt: skip
         width = max(map(len, commands))
         for name, argv in commands.items():
-            proc = Proc(name, argv, env=env, cwd=BASE_DIR).start(stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            proc = Proc(name, argv, env=env, cwd=BASE_DIR).start(
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
             procs.append(proc)
             threading.Thread(target=_pump, args=(proc, width), daemon=True).start()
         user, _, password = env["FLOWER_BASIC_AUTH"].partition(":")
         print(
-            f"\n  Coucou   http://127.0.0.1:{web_port}/   API docs http://127.0.0.1:{web_port}/api/docs\n"
-            f"  Flower   http://127.0.0.1:5555/   user {user!r} password {password!r}\n"
-            f"  A token: .venv/bin/python manage.py create_token alice --create-user\n"
-            f"  A login: .venv/bin/python manage.py createsuperuser\n"
-            f"  Ctrl-C stops everything.\n",
+            f"\n  Demo page http://127.0.0.1:{web_port}/   API docs http://127.0.0.1:{web_port}/api/docs\n"
+            f"  Flower    http://127.0.0.1:{flower_port}/   user {user!r} password {password!r}\n"
+            "  To sign in there, first create a user (it asks for a name and a password):\n"
+            "            .venv/bin/python manage.py createsuperuser\n"
+            "  A token:  .venv/bin/python manage.py create_token alice --create-user\n"
+            "  Ctrl-C stops everything.\n",
             flush=True,
         )
         while not stop.is_set():

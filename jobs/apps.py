@@ -7,6 +7,6 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         # Register the built-in jobs and every installed app's ``jobs`` module.
-        from jobs import builtins  # noqa: F401
+        from jobs import builtins, reaper  # noqa: F401 - registers jobs and the reaper
 
         autodiscover_modules("jobs")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from ninja import Field, Schema
 
 from jobs.context import JobContext
 from jobs.exceptions import JobFailed
-from jobs.registry import job
+from jobs.registry import Retry, job
 
 
 @job("coucou", description='Push "coucou <username>" to the caller.')
@@ -46,13 +49,41 @@ def fail(ctx: JobContext, params: FailParams) -> None:
 
 class SleepParams(Schema):
     seconds: float = Field(..., ge=0, le=3600, description="How long to sleep.")
+    ignore_cancel: bool = Field(False, description="Never check for cancellation (to try the grace period).")
 
 
 @job("demo.sleep", params=SleepParams, description="Sleep in small steps, checking for cancellation.")
 def sleep(ctx: JobContext, params: SleepParams) -> dict[str, float]:
     deadline = time.monotonic() + params.seconds
     while (left := deadline - time.monotonic()) > 0:
-        ctx.progress(params.seconds - left, params.seconds, message="sleeping")
+        if not params.ignore_cancel:
+            ctx.progress(params.seconds - left, params.seconds, message="sleeping")
         time.sleep(min(0.1, left))
     ctx.progress(params.seconds, params.seconds, message="awake")
     return {"slept": params.seconds}
+
+
+class FlakyParams(Schema):
+    failures: int = Field(1, ge=0, le=10, description="How many attempts fail before one succeeds.")
+
+
+@job(
+    "demo.flaky",
+    params=FlakyParams,
+    description="Fail the first attempts, then succeed: retries with backoff.",
+    retry=Retry(on=(ConnectionError,), max_attempts=3, backoff_s=0.5),
+)
+def flaky(ctx: JobContext, params: FlakyParams) -> dict[str, int]:
+    if ctx.attempt <= params.failures:
+        raise ConnectionError(f"attempt {ctx.attempt} of a flaky job failed on purpose")
+    return {"succeeded_on_attempt": ctx.attempt}
+
+
+if getattr(settings, "JOBS_ENABLE_CRASH_DEMO", False):
+    # Off by default: a job that any user could start to kill workers is a denial of service.
+
+    @job("demo.crash", description="Kill the worker process running it (for crash tests).")
+    def crash(ctx: JobContext) -> None:
+        ctx.progress(0, 1, message="about to crash")
+        time.sleep(0.2)
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -11,10 +11,26 @@ from django.conf import settings
 class JobsSettings:
     progress_max_hz: float
     progress_db_interval_s: float
+    max_attempts: int
+    heartbeat_ttl_s: float
+    supervise_interval_s: float
+    reap_interval_s: float
+    cancel_grace_s: float
+    max_active_per_user: int
+    max_params_bytes: int
+    enable_crash_demo: bool
 
 
 def get() -> JobsSettings:
     return JobsSettings(
         progress_max_hz=float(getattr(settings, "JOBS_PROGRESS_MAX_HZ", 10)),
         progress_db_interval_s=float(getattr(settings, "JOBS_PROGRESS_DB_INTERVAL_S", 1)),
+        max_attempts=int(getattr(settings, "JOBS_MAX_ATTEMPTS", 3)),
+        heartbeat_ttl_s=float(getattr(settings, "JOBS_HEARTBEAT_TTL_S", 10)),
+        supervise_interval_s=float(getattr(settings, "JOBS_SUPERVISE_INTERVAL_S", 0.5)),
+        reap_interval_s=float(getattr(settings, "JOBS_REAP_INTERVAL_S", 5)),
+        cancel_grace_s=float(getattr(settings, "JOBS_CANCEL_GRACE_S", 10)),
+        max_active_per_user=int(getattr(settings, "JOBS_MAX_ACTIVE_PER_USER", 20)),
+        max_params_bytes=int(getattr(settings, "JOBS_MAX_PARAMS_BYTES", 16 * 1024)),
+        enable_crash_demo=bool(getattr(settings, "JOBS_ENABLE_CRASH_DEMO", False)),
     )

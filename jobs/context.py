@@ -102,7 +102,12 @@ class JobContext:
                     self._pushed = pending
                 except Exception as exc:  # noqa: BLE001 - progress never fails a job
                     logger.warning("progress push for job %s failed, will retry: %s", self.job_id, exc)
-            if save and self._save_progress and pending is not self._saved and (final or now >= self._next_save):
+            if (
+                save
+                and self._save_progress
+                and pending is not self._saved
+                and (final or now >= self._next_save)
+            ):
                 self._saved = pending
                 self._next_save = now + self._db_interval
                 if pending is not None:
@@ -149,8 +154,8 @@ class _Ticker:
             for ctx in contexts:
                 try:
                     ctx._flush_if_stale()
-                except Exception:  # noqa: BLE001 - a failed push is retried on the next tick
-                    pass
+                except Exception as exc:  # noqa: BLE001 - a failed push is retried on the next tick
+                    logger.debug("progress push failed, retrying on the next tick: %s", exc)
 
 
 _tickers: dict[int, _Ticker] = {}

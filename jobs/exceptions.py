@@ -25,6 +25,18 @@ class JobNotFound(JobsError):
     """No such job, or not the caller's."""
 
 
+class JobAlreadyFinished(JobsError):
+    """The job ended before the request could act on it."""
+
+
+class TooManyActiveJobs(JobsError):
+    """The owner already has the most queued and running jobs allowed."""
+
+
+class ParamsTooLarge(JobsError):
+    """The params are larger than JOBS_MAX_PARAMS_BYTES."""
+
+
 class EnqueueUnavailable(JobsError):
     """The broker cannot take the job now."""
 

@@ -26,6 +26,9 @@ class JobQuerySet(models.QuerySet["Job"]):
     def active(self) -> JobQuerySet:
         return self.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
 
+    def running_since(self, moment: Any) -> JobQuerySet:
+        return self.filter(status=JobStatus.RUNNING, started_at__lt=moment)
+
 
 class Job(models.Model):
     """One run of a registered job: the truth for its status, progress and result."""
@@ -45,6 +48,7 @@ class Job(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
 
@@ -72,24 +76,64 @@ class Job(models.Model):
             return None
         return round(min(100.0, 100.0 * self.progress_current / self.progress_total), 2)
 
-    def mark_running(self) -> None:
-        self.status = JobStatus.RUNNING
-        self.attempts += 1
-        self.started_at = timezone.now()
-        self.save(update_fields=["status", "attempts", "started_at"])
+    def _transition(self, allowed: tuple[str, ...], **fields: Any) -> bool:
+        """Apply ``fields`` only if the row's status is still one of ``allowed``.
+
+        Status changes race (a cancel against a worker, a reaper against a redelivery); a
+        conditional UPDATE lets exactly one of them win, and the loser learns it lost.
+        """
+        updated = Job.objects.filter(pk=self.pk, status__in=allowed).update(**fields)
+        if updated:
+            for name, value in fields.items():
+                setattr(self, name, value)
+        else:
+            self.refresh_from_db()
+        return bool(updated)
+
+    def mark_running(self) -> bool:
+        ok = self._transition(
+            (JobStatus.QUEUED,),  # two deliveries of one queued job: only one starts it
+            status=JobStatus.RUNNING,
+            attempts=models.F("attempts") + 1,
+            started_at=timezone.now(),
+        )
+        if ok:
+            self.refresh_from_db(fields=["attempts"])
+        return ok
 
     def set_progress(self, current: float, total: float | None, message: str) -> None:
         self.progress_current, self.progress_total, self.progress_message = current, total, message[:500]
         self.save(update_fields=["progress_current", "progress_total", "progress_message"])
 
-    def mark_succeeded(self, result: Any) -> None:
-        self.status = JobStatus.SUCCEEDED
-        self.result = result
-        self.finished_at = timezone.now()
-        self.save(update_fields=["status", "result", "finished_at"])
+    def mark_succeeded(self, result: Any) -> bool:
+        return self._transition(
+            (JobStatus.RUNNING,),
+            status=JobStatus.SUCCEEDED,
+            result=result,
+            error=None,  # a failed attempt before this one is not the job's error
+            finished_at=timezone.now(),
+        )
 
-    def mark_failed(self, error: dict[str, str]) -> None:
-        self.status = JobStatus.FAILED
-        self.error = error
-        self.finished_at = timezone.now()
-        self.save(update_fields=["status", "error", "finished_at"])
+    def mark_failed(self, error: dict[str, str]) -> bool:
+        return self._transition(
+            (JobStatus.QUEUED, JobStatus.RUNNING),
+            status=JobStatus.FAILED,
+            error=error,
+            finished_at=timezone.now(),
+        )
+
+    def mark_cancelled(self) -> bool:
+        now = timezone.now()
+        return self._transition(
+            (JobStatus.QUEUED, JobStatus.RUNNING),
+            status=JobStatus.CANCELLED,
+            cancel_requested_at=self.cancel_requested_at or now,
+            finished_at=now,
+        )
+
+    def mark_retrying(self, error: dict[str, str] | None) -> bool:
+        """Back to queued after a failed attempt, to run again."""
+        return self._transition((JobStatus.RUNNING,), status=JobStatus.QUEUED, error=error)
+
+    def request_cancel(self) -> bool:
+        return self._transition((JobStatus.RUNNING,), cancel_requested_at=timezone.now())

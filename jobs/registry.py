@@ -17,12 +17,30 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 
 
 @dataclass(frozen=True)
+class Retry:
+    """A job's retry policy: which exceptions, how many attempts, how long between them."""
+
+    on: tuple[type[BaseException], ...] = (Exception,)
+    max_attempts: int = 3
+    backoff_s: float = 1.0  # the first delay; each later one is ``factor`` times longer
+    factor: float = 2.0
+    max_delay_s: float = 300.0
+
+    def delay_after(self, attempt: int) -> float | None:
+        """Seconds to wait before the next attempt, or None when ``attempt`` was the last."""
+        if attempt >= self.max_attempts:
+            return None
+        return min(self.max_delay_s, self.backoff_s * self.factor ** (attempt - 1))
+
+
+@dataclass(frozen=True)
 class JobSpec:
     name: str
     fn: Callable[..., Any]
     params: type[BaseModel] | None
     description: str
     celery_task: Any = field(repr=False)
+    retry: Retry | None = None
 
     def validate(self, params: Any) -> dict[str, Any]:
         """Return the params as stored (JSON, defaults filled in), or raise InvalidParams."""
@@ -32,8 +50,16 @@ class JobSpec:
             return {}
         if not isinstance(params, dict):
             raise InvalidParams([_error(("params",), "params must be an object", "dict_type")])
+        known = {f.alias or name for name, f in self.params.model_fields.items()} | set(
+            self.params.model_fields
+        )
+        unknown = sorted(set(params) - known)
+        if unknown and self.params.model_config.get("extra") != "allow":
+            raise InvalidParams(
+                [_error(("params", key), "unknown param", "extra_forbidden") for key in unknown]
+            )
         try:
-            return self.params.model_validate(params).model_dump(mode="json")
+            return self.params.model_validate(params).model_dump(mode="json", by_alias=True)
         except ValidationError as exc:
             raise InvalidParams(
                 [_error(("params", *e["loc"]), e["msg"], e["type"]) for e in exc.errors()]
@@ -56,12 +82,13 @@ _registry: dict[str, JobSpec] = {}
 
 
 def job(
-    name: str, *, params: type[BaseModel] | None = None, description: str = ""
+    name: str, *, params: type[BaseModel] | None = None, description: str = "", retry: Retry | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a job body under a dotted ``name``.
 
     The body is called as ``fn(ctx, params)`` (or ``fn(ctx)`` when the job takes no
-    params) in a Celery worker; what it returns (JSON) is the job's result.
+    params) in a Celery worker; what it returns (JSON) is the job's result. With ``retry``,
+    an exception it lists ends the attempt, not the job, until ``retry.max_attempts``.
     """
     if not _NAME.match(name):
         raise ImproperlyConfigured(f"job name {name!r} must be dotted lowercase words, e.g. 'images.resize'")
@@ -72,16 +99,18 @@ def job(
                 raise ImproperlyConfigured(f"job {name!r} is registered twice")
             return fn  # the same body again: its Celery task exists already
 
-        def run(job_id: str) -> None:
+        def run(task: Any, job_id: str) -> None:
             from jobs.runtime import execute
 
-            execute(job_id, task_name=name)
+            execute(job_id, task_name=name, worker=task.request.hostname)
 
         run.__name__ = run.__qualname__ = f"run_{name.replace('.', '_')}"
         run.__module__ = fn.__module__
-        celery_task = shared_task(name=name, ignore_result=True)(run)
+        celery_task = shared_task(name=name, bind=True, ignore_result=True)(run)
         doc = description or (fn.__doc__ or "").strip().split("\n")[0]
-        _registry[name] = JobSpec(name=name, fn=fn, params=params, description=doc, celery_task=celery_task)
+        _registry[name] = JobSpec(
+            name=name, fn=fn, params=params, description=doc, celery_task=celery_task, retry=retry
+        )
         return fn
 
     return register

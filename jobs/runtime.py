@@ -1,4 +1,10 @@
-"""Runs one job in a worker: the body of every Celery task that ``@job`` registers."""
+"""Runs one delivery of a job in a worker: the body of every Celery task ``@job`` registers.
+
+A delivery may be a first run, a retry, a redelivery after the worker died, or a duplicate
+(Redis redelivers unacknowledged messages after the visibility timeout). The Job row decides:
+a finished job is left alone, a job still running elsewhere is left alone, and a job whose
+last attempt died with its worker is queued again or failed (``recover_lost``).
+"""
 
 from __future__ import annotations
 
@@ -12,54 +18,106 @@ from redis.exceptions import RedisError
 
 from jobs import conf
 from jobs.context import JobContext
-from jobs.exceptions import JobFailed
-from jobs.models import Job
-from jobs.registry import get_spec
+from jobs.exceptions import JobCancelled, JobFailed
+from jobs.models import Job, JobStatus
+from jobs.registry import JobSpec, get_spec
+from jobs.supervision import HOST, previous_attempt_alive, supervisor
 from realtime import publish
 
 logger = logging.getLogger(__name__)
+EVENT_RETRY_S = 30.0
 
 
-def execute(job_id: str, *, task_name: str) -> None:
+def execute(job_id: str, *, task_name: str, worker: str | None = None) -> None:
     job = Job.objects.filter(pk=job_id).first()
     if job is None or job.task != task_name:
         logger.warning("ignoring %s for job %s: no such job of that task", task_name, job_id)
         return
     if job.is_finished:
         return
+    if job.status == JobStatus.RUNNING:
+        if previous_attempt_alive(job_id):
+            logger.info("job %s runs elsewhere: ignoring a duplicate delivery", job_id)
+        else:
+            recover_lost(job)
+        return
     spec = get_spec(task_name)
-    job.mark_running()
+    if not job.mark_running():
+        return  # cancelled between the send and now
+    _run(job, spec, worker or HOST)
+
+
+def _run(job: Job, spec: JobSpec, worker: str) -> None:
     emit = partial(_emit, job.owner_id, str(job.id))
-    emit("job.started", {"attempt": job.attempts})
+    attempt = job.attempts
+    emit("job.started", {"attempt": attempt, "worker": worker})
     settings = conf.get()
+    watcher = supervisor()
     ctx = JobContext(
         job_id=str(job.id),
         owner_id=job.owner_id,
         task=job.task,
-        attempt=job.attempts,
+        attempt=attempt,
         emit=emit,
         save_progress=job.set_progress,
+        is_cancelled=partial(watcher.is_cancelled, str(job.id)),
         max_hz=settings.progress_max_hz,
         db_interval=settings.progress_db_interval_s,
     )
+    watcher.watch(str(job.id), hard_stop=partial(_cancelled, job, emit, attempt, forced=True))
     try:
         params = spec.parse(job.params)
-        result = spec.fn(ctx) if params is None else spec.fn(ctx, params)
-        result = _as_json(result)
-    except Exception as exc:  # noqa: BLE001 - every failure of a body ends its job
-        if not isinstance(exc, JobFailed):
-            logger.exception("job %s (%s) failed", job.id, job.task)
+        result = _as_json(spec.fn(ctx) if params is None else spec.fn(ctx, params))
+    except JobCancelled:
         ctx.close()
-        error = {"type": type(exc).__name__, "message": str(exc)}
-        job.mark_failed(error)
-        emit("job.failed", {"error": error, "attempt": job.attempts})
+        _cancelled(job, emit, attempt)
+    except Exception as exc:  # noqa: BLE001 - every failure of a body ends its attempt
+        ctx.close()
+        _failed(job, spec, emit, exc)
     else:
         ctx.close()
-        job.mark_succeeded(result)
-        emit("job.succeeded", {"result": result, "attempt": job.attempts})
+        if job.mark_succeeded(result):
+            emit("job.succeeded", {"result": result, "attempt": attempt})
+    finally:
+        watcher.release(str(job.id))
 
 
-EVENT_RETRY_S = 30.0
+def _cancelled(job: Job, emit: Any, attempt: int, *, forced: bool = False) -> None:
+    if job.mark_cancelled():
+        emit("job.cancelled", {"attempt": attempt, "forced": forced})
+
+
+def _failed(job: Job, spec: JobSpec, emit: Any, exc: Exception) -> None:
+    if not isinstance(exc, JobFailed):
+        logger.exception("job %s (%s) attempt %s failed", job.id, job.task, job.attempts)
+    error = {"type": type(exc).__name__, "message": str(exc)}
+    retry = spec.retry
+    delay = retry.delay_after(job.attempts) if retry and isinstance(exc, retry.on) else None
+    if delay is not None and job.mark_retrying(error):
+        emit("job.retrying", {"attempt": job.attempts, "delay": delay, "error": error})
+        spec.celery_task.apply_async(args=[str(job.id)], task_id=str(job.id), countdown=delay)
+    elif job.mark_failed(error):
+        emit("job.failed", {"error": error, "attempt": job.attempts})
+
+
+def recover_lost(job: Job) -> None:
+    """The attempt running ``job`` died with its worker: queue it again, or fail it.
+
+    A job its owner asked to cancel is cancelled instead: running it again would undo that.
+    """
+    emit = partial(_emit, job.owner_id, str(job.id))
+    if job.cancel_requested_at is not None:
+        _cancelled(job, emit, job.attempts, forced=True)
+        return
+    if job.attempts >= conf.get().max_attempts:
+        error = {"type": "WorkerLost", "message": f"its worker died during each of {job.attempts} attempts"}
+        if job.mark_failed(error):
+            emit("job.failed", {"error": error, "attempt": job.attempts})
+        return
+    error = {"type": "WorkerLost", "message": "its worker died; running it again"}
+    if job.mark_retrying(error):
+        emit("job.retrying", {"attempt": job.attempts, "delay": 0, "error": error})
+        get_spec(job.task).celery_task.apply_async(args=[str(job.id)], task_id=str(job.id))
 
 
 def _emit(owner_id: int, job_id: str, type: str, data: dict[str, Any]) -> None:

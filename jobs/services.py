@@ -5,12 +5,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from django.db import IntegrityError, transaction
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from jobs.exceptions import EnqueueUnavailable
-from jobs.models import Job
+from jobs import conf, supervision
+from jobs.exceptions import (
+    EnqueueUnavailable,
+    JobAlreadyFinished,
+    JobNotFound,
+    ParamsTooLarge,
+    TooManyActiveJobs,
+)
+from jobs.models import Job, JobStatus
 from jobs.registry import JobSpec, get_spec
 from realtime import publish
 
@@ -20,16 +28,22 @@ logger = logging.getLogger(__name__)
 def job_submit(*, owner: Any, task: str, params: Any = None, idempotency_key: str | None = None) -> Job:
     """Create a Job for ``owner`` and enqueue it once the row is committed.
 
-    Raises ``UnknownTask`` or ``InvalidParams`` for bad input, and ``EnqueueUnavailable``
-    when the broker cannot take it (the Job is then marked failed, never left queued).
-    With an ``idempotency_key``, a repeat by the same owner returns the first Job.
+    Raises ``UnknownTask``, ``InvalidParams`` or ``ParamsTooLarge`` for bad input,
+    ``TooManyActiveJobs`` past the owner's cap, and ``EnqueueUnavailable`` when the broker
+    cannot take it (the Job is then marked failed, never left queued). With an
+    ``idempotency_key``, a repeat by the same owner returns the first Job.
     """
+    settings = conf.get()
     spec = get_spec(task)
+    if params is not None and len(orjson.dumps(params)) > settings.max_params_bytes:
+        raise ParamsTooLarge(f"params are limited to {settings.max_params_bytes} bytes of JSON")
     clean = spec.validate(params)
     if idempotency_key:
         existing = Job.objects.owned_by(owner).filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing
+    if Job.objects.owned_by(owner).active().count() >= settings.max_active_per_user:
+        raise TooManyActiveJobs(f"at most {settings.max_active_per_user} queued or running jobs per user")
     try:
         with transaction.atomic():
             job = Job.objects.create(owner=owner, task=task, params=clean, idempotency_key=idempotency_key)
@@ -49,3 +63,24 @@ def _dispatch(job: Job, spec: JobSpec) -> None:
         logger.error("cannot enqueue job %s: %s", job_id, exc)
         job.mark_failed({"type": "EnqueueUnavailable", "message": "the job queue is unavailable"})
         raise EnqueueUnavailable("the job queue is unavailable; try again shortly") from exc
+
+
+def job_cancel(*, owner: Any, job_id: Any) -> Job:
+    """Ask for ``job_id`` to stop: a queued job never runs; a running one stops at its next
+    ``ctx.progress()`` / ``ctx.check_cancelled()``, or by force after JOBS_CANCEL_GRACE_S.
+
+    Raises ``JobNotFound`` (absent or not the owner's) and ``JobAlreadyFinished``.
+    """
+    job = Job.objects.owned_by(owner).filter(pk=job_id).first()
+    if job is None:
+        raise JobNotFound(str(job_id))
+    if job.is_finished:
+        raise JobAlreadyFinished(job.status)
+    supervision.request_cancel(str(job.pk))  # seen by whichever worker runs it, now or later
+    if job.status == JobStatus.QUEUED and job.mark_cancelled():
+        publish(job.owner_id, "job.cancelled", {"attempt": job.attempts, "forced": False}, job=str(job.pk))
+    elif job.status == JobStatus.RUNNING:
+        job.request_cancel()
+    elif job.status != JobStatus.CANCELLED:
+        raise JobAlreadyFinished(job.status)
+    return job

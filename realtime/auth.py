@@ -3,6 +3,9 @@
 - A socket that sends ``Origin`` must send an allowed one (same host, ``ALLOWED_HOSTS`` or
   ``CSRF_TRUSTED_ORIGINS``); otherwise the handshake is refused (HTTP 403).
 - ``Authorization: Bearer <token>`` authenticates any socket.
+- ``?ticket=<ticket>`` (``POST /api/realtime/ticket``, single use, 60 s) authenticates one
+  socket: for pages on another origin, which can send neither our cookie nor a header. A used,
+  expired or unknown ticket leaves the socket anonymous, even with a session cookie.
 - The session cookie authenticates only a socket that sent an allowed ``Origin``: a browser.
   A socket without ``Origin`` and without a token stays anonymous, so a stolen or ambient
   cookie is never enough on its own (cross-site WebSocket hijacking).
@@ -12,13 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from channels.auth import get_user
+from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import validate_host
+
+from realtime import tickets
 
 BearerAuthenticator = Callable[[str], Awaitable[Any]]
 
@@ -40,6 +47,21 @@ def origin_allowed(origin: str, host_header: str | None) -> bool:
     return validate_host(parts.hostname, allowed)
 
 
+def _query_ticket(scope: dict[str, Any]) -> str | None:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("ticket")
+    return values[0] if values else None
+
+
+@database_sync_to_async
+def _active_user(user_id: int) -> Any | None:
+    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+
+
+async def user_for_ticket(ticket: str) -> Any | None:
+    user_id = await tickets.aredeem(ticket)
+    return None if user_id is None else await _active_user(user_id)
+
+
 class SocketAuthMiddleware:
     """Sets ``scope["user"]``; expects Channels' session middleware outside it."""
 
@@ -58,8 +80,11 @@ class SocketAuthMiddleware:
         user: Any = AnonymousUser()
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, token = authorization.partition(" ")
+        ticket = _query_ticket(scope)
         if scheme.lower() == "bearer" and token.strip():
             user = await self.authenticate_bearer(token.strip()) or AnonymousUser()
+        elif ticket is not None:
+            user = await user_for_ticket(ticket) or AnonymousUser()
         elif origin is not None and "session" in scope:
             user = await get_user(scope)
         return await self.inner(dict(scope, user=user), receive, send)

@@ -5,8 +5,9 @@ grows without limit while a client does not read. Installed from ``config/asgi.p
 checks the buffer before each frame, with limits modelled on Redis's own output-buffer
 limits: past the hard limit, or above the soft limit for longer than the grace period, it
 stops sending and queues a close with code 4008 ("slow reader"). A client that still does not
-read never sees that frame: the connection is dropped when the close handshake times out. A client that is merely slower than a burst for
-a moment keeps its socket. A closed client reconnects with ``?after=`` and loses nothing.
+read never sees that frame: the connection is dropped when the close handshake times out. A
+client that is merely slower than a burst for a moment keeps its socket. A closed client
+reconnects with ``?after=`` and loses nothing.
 """
 
 from __future__ import annotations
@@ -69,7 +70,10 @@ def install(limits: Limits) -> None:
                 self.client_addr, CLOSE_SLOW_READER, buffered_bytes(self.transport),
             )  # fmt: skip
             self.sendClose(code=CLOSE_SLOW_READER, reason="slow reader: reconnect with ?after=")
-            reactor.callLater(limits.close_timeout_s, self.dropConnection, abort=True)
+            # twisted's stubs type the reactor module as its interface, hence the ignore
+            reactor.callLater(
+                limits.close_timeout_s, self.dropConnection, abort=True  # type: ignore[arg-type]
+            )
             return
         original(self, content, binary)
 

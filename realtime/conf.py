@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 from django.conf import settings
 
@@ -18,11 +19,13 @@ class RealtimeSettings:
     max_client_frame_bytes: int
     replay_batch: int
     sweep_interval_s: float
+    client_rate: float
+    client_burst: int
     slow_reader: Limits
 
 
 def get() -> RealtimeSettings:
-    layer = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+    layer: dict[str, Any] = cast(dict[str, Any], settings.CHANNEL_LAYERS["default"]).get("CONFIG", {})
     return RealtimeSettings(
         redis_url=settings.REDIS_URL,
         channel_prefix=layer.get("prefix", "asgi"),
@@ -31,6 +34,8 @@ def get() -> RealtimeSettings:
         max_client_frame_bytes=getattr(settings, "REALTIME_MAX_CLIENT_FRAME_BYTES", 4096),
         replay_batch=getattr(settings, "REALTIME_REPLAY_BATCH", 500),
         sweep_interval_s=float(getattr(settings, "REALTIME_SWEEP_INTERVAL_S", 1.0)),
+        client_rate=float(getattr(settings, "REALTIME_CLIENT_RATE", 10.0)),
+        client_burst=int(getattr(settings, "REALTIME_CLIENT_BURST", 30)),
         slow_reader=Limits(
             soft_bytes=getattr(settings, "REALTIME_SLOW_READER_SOFT_BYTES", 1024 * 1024),
             hard_bytes=getattr(settings, "REALTIME_SLOW_READER_HARD_BYTES", 8 * 1024 * 1024),

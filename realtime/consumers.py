@@ -13,10 +13,12 @@ frame reveals, is found by the per-process sweep (realtime/sweep.py) within a se
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from redis.exceptions import RedisError
 
 from realtime import conf, protocol
 from realtime.groups import group_for
@@ -39,11 +41,16 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.group = group_for(user.pk)
         self.settings = conf.get()
         self.sending = asyncio.Lock()  # live frames, replays and sweeps take turns
+        self.allowance = float(self.settings.client_burst)
+        self.allowance_at = time.monotonic()
         self.catching_up: asyncio.Task[None] | None = None
         # Join before reading the latest seq: every later event then arrives live or is
         # found by the gap check; none falls between the two.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        joined = await self._join()
         await self.accept()
+        if not joined:
+            await self.close(code=protocol.CLOSE_TRY_AGAIN)
+            return
         async with self.sending:
             latest = await alatest_seq(self.user_id)
             self.sent = latest
@@ -56,6 +63,17 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.sweep = sweep_for_loop(self.settings.sweep_interval_s)
         self.sweep.add(self.user_id, self)
 
+    async def _join(self) -> bool:
+        # Right after a Redis restart the layer's subscriber connection is still being
+        # re-established: give it a few seconds rather than fail the handshake.
+        for delay in (0.1, 0.2, 0.4, 0.8, 1.6, 0):
+            try:
+                await self.channel_layer.group_add(self.group, self.channel_name)
+                return True
+            except (RedisError, OSError):
+                await asyncio.sleep(delay)
+        return False
+
     async def disconnect(self, code: int) -> None:
         if not hasattr(self, "group"):
             return  # never authenticated
@@ -63,9 +81,15 @@ class EventsConsumer(AsyncWebsocketConsumer):
             self.sweep.discard(self.user_id, self)
         if self.catching_up is not None:
             self.catching_up.cancel()
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        try:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        except (RedisError, OSError):
+            pass  # the subscription dies with the connection; the layer forgets it on reconnect
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self._within_rate():
+            await self.close(code=protocol.CLOSE_FLOOD)
+            return
         if text_data is None:
             await self.send(text_data=protocol.error("bad_json", "frames must be text"))
             return
@@ -79,6 +103,14 @@ class EventsConsumer(AsyncWebsocketConsumer):
         else:
             async with self.sending:
                 await self._replay(frame["after"])
+
+    def _within_rate(self) -> bool:
+        """A token bucket: ``client_rate`` frames per second, bursts of ``client_burst``."""
+        now = time.monotonic()
+        refill = (now - self.allowance_at) * self.settings.client_rate
+        self.allowance = min(float(self.settings.client_burst), self.allowance + refill) - 1
+        self.allowance_at = now
+        return self.allowance >= 0
 
     async def realtime_event(self, message: dict[str, Any]) -> None:
         seq = message["seq"]
@@ -124,9 +156,14 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
 def _query_after(scope: dict[str, Any]) -> int | str | None:
     """The ``?after=`` seq, None when absent, or an error frame when malformed."""
-    values = parse_qs(scope.get("query_string", b"").decode()).get("after")
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("after")
     if not values:
         return None
-    if not values[0].isdigit():
+    # isdigit() alone admits "²", which int() refuses: only ASCII digits are a seq.
+    if (
+        not (values[0].isascii() and values[0].isdigit())
+        or len(values[0]) > 16
+        or int(values[0]) > protocol.MAX_SEQ
+    ):
         return protocol.error("bad_resume", "'after' must be a non-negative integer seq")
     return int(values[0])

@@ -21,3 +21,8 @@ def seq_key(user_id: int) -> str:
 
 def stream_key(user_id: int) -> str:
     return f"coucou:{{u{int(user_id)}}}:events"
+
+
+def ticket_key(digest: str) -> str:
+    # Only the ticket's SHA-256 names the key: a Redis dump never holds a usable ticket.
+    return f"coucou:ticket:{digest}"

@@ -9,6 +9,11 @@ from typing import Any
 CLOSE_SLOW_READER = 4008  # the client stopped reading: reconnect with ?after=
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FLOOD = 4429
+CLOSE_TRY_AGAIN = 1013  # Redis unreachable while joining: reconnect with backoff
+
+# The largest seq a client may name: JavaScript's largest exact integer, far below the 64-bit
+# limit of Redis stream ids.
+MAX_SEQ = 2**53 - 1
 
 
 def hello(latest: int) -> str:
@@ -42,7 +47,7 @@ def parse_client_frame(text: str, max_bytes: int) -> tuple[str, dict[str, Any]] 
         return kind, frame
     if kind == "resume":
         after = frame.get("after")
-        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
             return error("bad_resume", "'after' must be a non-negative integer seq")
         return kind, frame
     return error("unknown_type", "client frames are 'ping' or 'resume'")

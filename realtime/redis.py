@@ -8,6 +8,7 @@ import weakref
 
 import redis
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
@@ -15,9 +16,7 @@ from redis.retry import Retry
 from realtime import conf
 
 _sync: dict[int, redis.Redis] = {}
-_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = (
-    weakref.WeakKeyDictionary()
-)
+_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
 
 
 def sync_client() -> redis.Redis:
@@ -62,8 +61,10 @@ def async_client() -> aioredis.Redis:
             max_connections=200,
             timeout=10,
             socket_timeout=5,
-            socket_connect_timeout=5,
+            socket_connect_timeout=2,
             health_check_interval=30,
+            retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), retries=6),
+            retry_on_error=[ConnectionError, TimeoutError],
         )
         client = _async[loop] = aioredis.Redis(connection_pool=pool)
     return client

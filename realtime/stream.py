@@ -9,12 +9,14 @@ number of workers and web processes publish at once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import redis
+from django.core.signals import setting_changed
 
 from realtime import conf
 from realtime.groups import pubsub_channel_for, seq_key, stream_key
@@ -56,6 +58,19 @@ def _publish_script(client: redis.Redis) -> Any:
     return script
 
 
+@functools.cache
+def _settings() -> conf.RealtimeSettings:
+    # Read once per process: building them costs more than the rest of publish() in Python.
+    return conf.get()
+
+
+def _settings_changed(**kwargs: Any) -> None:
+    _settings.cache_clear()
+
+
+setting_changed.connect(_settings_changed)
+
+
 def _now() -> tuple[int, str]:
     now = datetime.now(UTC)
     return int(now.timestamp() * 1000), now.isoformat(timespec="milliseconds")[:-6] + "Z"
@@ -67,7 +82,7 @@ def publish(user_id: int, type: str, data: dict[str, Any] | None = None, *, job:
     Synchronous and cheap: one EVALSHA on the process's pooled connection, no event loop.
     ``data`` must be JSON-serializable.
     """
-    settings = conf.get()
+    settings = _settings()
     now_ms, ts = _now()
     body = orjson.dumps({"type": type, "job": job, "ts": ts, "data": data or {}})
     seq = _publish_script(sync_client())(
@@ -104,12 +119,9 @@ def _range_start(after: int) -> str:
 def _history(after: int, latest_raw: bytes | None, entries: list[Any]) -> History:
     latest = int(latest_raw or 0)
     frames = [(int(entry_id.split(b"-", 1)[0]), fields[b"f"]) for entry_id, fields in entries]
-    if frames:
-        resync = frames[0][0] > after + 1
-    else:
-        resync = latest > after
-    # A client ahead of the server saw numbers that no longer exist (Redis lost its data).
-    resync = resync or after > latest
+    # Resync when events after ``after`` are gone, or when the client is ahead of the server:
+    # it saw numbers that no longer exist (Redis lost its data).
+    resync = (frames[0][0] > after + 1 if frames else latest > after) or after > latest
     return History(latest=latest, frames=frames, resync=resync)
 
 
@@ -131,4 +143,3 @@ async def aread_after(user_id: int, after: int, limit: int) -> History:
 
 async def alatest_seq(user_id: int) -> int:
     return int(await async_client().get(seq_key(user_id)) or 0)
-

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,20 @@ def make_job(*, owner: Any, task: str = "demo.count", params: dict[str, Any] | N
     from jobs.models import Job
 
     return Job.objects.create(owner=owner, task=task, params=params or {"n": 3, "interval_ms": 0}, **fields)
+
+
+def events_of(user: Any) -> list[dict[str, Any]]:
+    """Every event in ``user``'s stream, as the user's socket would get them."""
+    import orjson
+
+    from realtime.stream import read_after
+
+    return [orjson.loads(frame) for _, frame in read_after(user.pk, 0, 1000).frames]
+
+
+def broker_messages(redis: redis_lib.Redis) -> list[dict[str, Any]]:
+    """The Celery messages waiting in the default queue (a Redis list named "celery")."""
+    return [json.loads(raw) for raw in redis.lrange("celery", 0, -1)]
 
 
 @pytest.fixture

@@ -2,19 +2,31 @@
 from typing import Literal
 from uuid import UUID
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Header, Query, Router, Schema, Status
+from ninja import Field, Header, Query, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.throttling import BaseThrottle
 
 from api.schemas import DetailOut, JobIn, JobOut, TaskOut
+from api.throttling import EnqueueThrottle
 from jobs.models import Job
 from jobs.registry import all_specs
-from jobs.services import job_submit
+from jobs.services import job_cancel, job_submit
 
 router = Router(tags=["jobs"])
 
-ERRORS = {401: DetailOut, 413: DetailOut, 422: DetailOut, 503: DetailOut}
+ERRORS = {401: DetailOut, 413: DetailOut, 422: DetailOut, 429: DetailOut, 503: DetailOut}
+ENQUEUE_THROTTLE: list[BaseThrottle] = [EnqueueThrottle(settings.API_ENQUEUE_RATE)]
+
+
+class JobsPagination(LimitOffsetPagination):
+    """Ninja's limit/offset with both bounded: a huge offset is a 422, not a database error."""
+
+    class Input(Schema):
+        limit: int = Field(20, ge=1, le=100)
+        offset: int = Field(0, ge=0, le=1_000_000)
 
 
 class JobFilters(Schema):
@@ -30,23 +42,25 @@ def list_tasks(request: HttpRequest) -> list[dict[str, object]]:
     ]
 
 
-@router.post("/jobs", response={202: JobOut, **ERRORS})
+@router.post("/jobs", response={202: JobOut, **ERRORS}, throttle=ENQUEUE_THROTTLE)
 def create_job(
     request: HttpRequest,
     payload: JobIn,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200),
 ) -> Status[Job]:
-    job = job_submit(owner=request.user, task=payload.task, params=payload.params, idempotency_key=idempotency_key)
+    job = job_submit(
+        owner=request.user, task=payload.task, params=payload.params, idempotency_key=idempotency_key
+    )
     return Status(202, job)
 
 
-@router.post("/coucou", response={202: JobOut, **ERRORS})
+@router.post("/coucou", response={202: JobOut, **ERRORS}, throttle=ENQUEUE_THROTTLE)
 def create_coucou(request: HttpRequest) -> Status[Job]:
     return Status(202, job_submit(owner=request.user, task="coucou"))
 
 
 @router.get("/jobs", response=list[JobOut])
-@paginate(LimitOffsetPagination)
+@paginate(JobsPagination)
 def list_jobs(request: HttpRequest, filters: Query[JobFilters]) -> object:
     jobs = Job.objects.owned_by(request.user)
     if filters.status:
@@ -59,3 +73,9 @@ def list_jobs(request: HttpRequest, filters: Query[JobFilters]) -> object:
 @router.get("/jobs/{job_id}", response={200: JobOut, 401: DetailOut, 404: DetailOut})
 def get_job(request: HttpRequest, job_id: UUID) -> Job:
     return get_object_or_404(Job.objects.owned_by(request.user), pk=job_id)
+
+
+@router.post("/jobs/{job_id}/cancel", response={202: JobOut, 401: DetailOut, 404: DetailOut, 409: DetailOut})
+def cancel_job(request: HttpRequest, job_id: UUID) -> Status[Job]:
+    """Cancel one of your jobs: 202 (it ends `cancelled` unless it finishes first), 409 if over."""
+    return Status(202, job_cancel(owner=request.user, job_id=job_id))

@@ -1,9 +1,9 @@
 # No "from __future__ import annotations": django-ninja resolves annotations at runtime.
 from django.db import connection
 from django.http import HttpRequest
+from ninja import Router, Status
 
 from api.schemas import HealthOut
-from ninja import Router, Status
 from realtime.redis import probe
 
 router = Router(tags=["system"])

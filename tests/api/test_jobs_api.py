@@ -7,9 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
+from tests.api.conftest import CheckedClient, post_job
 from tests.conftest import make_job
 
 pytestmark = pytest.mark.usefixtures("redis_db")
@@ -18,30 +18,6 @@ JOB_KEYS = {
     "id", "task", "params", "status", "progress", "result", "error",
     "attempts", "created_at", "started_at", "finished_at",
 }  # fmt: skip
-
-
-class CheckedClient(Client):
-    """A client that fails the test on any 500 and on any traceback in a response."""
-
-    def request(self, **request: Any) -> Any:
-        response = super().request(**request)
-        assert b"Traceback" not in response.content
-        assert response.status_code < 500 or response.status_code == 503, response.content
-        return response
-
-
-@pytest.fixture
-def client(alice_token: str) -> CheckedClient:
-    return CheckedClient(HTTP_AUTHORIZATION=f"Bearer {alice_token}")
-
-
-@pytest.fixture
-def anonymous() -> CheckedClient:
-    return CheckedClient()
-
-
-def post_job(client: Client, body: Any, **headers: Any) -> Any:
-    return client.post("/api/jobs", body, content_type="application/json", headers=headers)
 
 
 def loc_of(response: Any) -> list[list[Any]]:
@@ -111,10 +87,26 @@ def test_unknown_task_is_422_naming_task(client):
     assert "unknown task 'rm.rf'" in response.json()["detail"][0]["msg"]
 
 
-def test_missing_task_is_422_naming_task(client):
-    response = post_job(client, {"params": {}})
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"params": {}}, ["body", "task"]),
+        ({"task": "x" * 201}, ["body", "task"]),
+        ({"task": "demo.count", "params": [1]}, ["body", "params"]),
+    ],
+)
+def test_a_malformed_field_is_422_at_the_path_the_client_wrote(client, body, loc):
+    response = post_job(client, body)
     assert response.status_code == 422
-    assert loc_of(response)[0][-1] == "task"
+    assert loc_of(response) == [loc]  # never ninja's own name for the body, "payload"
+
+
+def test_unknown_params_are_422_each_by_name(client):
+    response = post_job(client, {"task": "demo.count", "params": {"n": 1, "verbose": True}})
+    assert response.status_code == 422
+    assert response.json()["detail"] == [
+        {"loc": ["body", "params", "verbose"], "msg": "unknown param", "type": "extra_forbidden"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -178,6 +170,40 @@ def test_a_job_of_another_user_is_404(client, bob):
     assert response.status_code == 404
     assert response.json() == {"detail": "Not found"}
     assert client.get(f"/api/jobs/{uuid.uuid4()}").status_code == 404
+
+
+def test_cancel_a_queued_job_is_202_and_it_is_cancelled(client, alice):
+    queued = make_job(owner=alice)
+    response = client.post(f"/api/jobs/{queued.id}/cancel")
+    assert response.status_code == 202
+    assert response.json()["status"] == "cancelled"
+    assert response.json()["finished_at"]
+    assert client.get(f"/api/jobs/{queued.id}").json() == response.json()
+
+
+def test_cancel_a_running_job_is_202_and_it_runs_until_it_stops(client, alice):
+    running = make_job(owner=alice, status="running", attempts=1, started_at=timezone.now())
+    response = client.post(f"/api/jobs/{running.id}/cancel")
+    assert response.status_code == 202
+    assert (response.json()["status"], response.json()["finished_at"]) == ("running", None)
+
+
+@pytest.mark.parametrize("status", ["succeeded", "failed", "cancelled"])
+def test_cancel_a_finished_job_is_409_saying_how_it_ended(client, alice, status):
+    done = make_job(owner=alice, status=status)
+    response = client.post(f"/api/jobs/{done.id}/cancel")
+    assert response.status_code == 409
+    assert response.json() == {"detail": f"the job is already {status}"}
+
+
+def test_cancel_a_job_of_another_user_or_none_is_404(client, bob):
+    theirs = make_job(owner=bob)
+    for job_id in (theirs.id, uuid.uuid4()):
+        response = client.post(f"/api/jobs/{job_id}/cancel")
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Not found"}
+    theirs.refresh_from_db()
+    assert theirs.status == "queued"
 
 
 @pytest.mark.parametrize("job_id", ["not-a-uuid", "1", "00000000-0000-0000-0000-00000000000g"])

@@ -87,3 +87,22 @@ def test_sleep_stops_early_when_cancelled():
         run("demo.sleep", ctx, {"seconds": 30})
     assert time.monotonic() - started < 1.5
     assert ctx.pushed("job.progress")[-1]["message"] == "sleeping"
+
+
+def test_sleep_with_ignore_cancel_sleeps_through_a_cancel_without_a_word():
+    ctx = RecordingContext(task="demo.sleep", is_cancelled=lambda: True)
+    started = time.monotonic()
+    with pytest.raises(JobCancelled):  # at its one check, on waking
+        run("demo.sleep", ctx, {"seconds": 0.2, "ignore_cancel": True})
+    assert time.monotonic() - started >= 0.2
+    assert [p["message"] for p in ctx.pushed("job.progress")] == ["awake"]
+
+
+def test_flaky_fails_its_first_attempts_with_a_retryable_error():
+    for attempt in (1, 2):
+        with pytest.raises(ConnectionError, match=f"attempt {attempt} of a flaky job"):
+            run("demo.flaky", RecordingContext(task="demo.flaky", attempt=attempt), {"failures": 2})
+    assert run("demo.flaky", RecordingContext(task="demo.flaky", attempt=3), {"failures": 2}) == {
+        "succeeded_on_attempt": 3
+    }
+    assert issubclass(ConnectionError, get_spec("demo.flaky").retry.on)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from ninja import Field, Schema
+from pydantic import BaseModel, ConfigDict
 
 from jobs import job
 from jobs.exceptions import InvalidParams, UnknownTask
@@ -52,6 +53,42 @@ def test_a_task_without_params_refuses_some():
     [error] = errors_of("coucou", {"loud": True})
     assert error["loc"] == ["body", "params"]
     assert "takes no params" in error["msg"]
+
+
+def test_unknown_params_are_refused_each_by_name():
+    errors = errors_of("demo.count", {"n": 3, "verbose": True, "colour": "red"})
+    assert errors == [
+        {"loc": ["body", "params", "colour"], "msg": "unknown param", "type": "extra_forbidden"},
+        {"loc": ["body", "params", "verbose"], "msg": "unknown param", "type": "extra_forbidden"},
+    ]
+
+
+@pytest.mark.usefixtures("scratch_registry")
+def test_params_named_by_alias_are_stored_as_sent_and_parse_back():
+    class Mail(Schema):
+        sender: str = Field(..., alias="from")
+
+    @job("tests.mail", params=Mail)
+    def mail(ctx, params):
+        return params.sender
+
+    spec = get_spec("tests.mail")
+    stored = spec.validate({"from": "carol"})
+    assert stored == {"from": "carol"}
+    assert spec.parse(stored) == Mail.model_validate({"from": "carol"})
+    assert [e["loc"] for e in errors_of("tests.mail", {"from": "carol", "to": "dave"})] == [
+        ["body", "params", "to"]
+    ]
+
+
+@pytest.mark.usefixtures("scratch_registry")
+def test_a_job_whose_params_allow_extras_keeps_them():
+    class Loose(BaseModel):
+        model_config = ConfigDict(extra="allow")
+        n: int = 1
+
+    job("tests.loose", params=Loose)(lambda ctx, params: None)
+    assert get_spec("tests.loose").validate({"colour": "red"}) == {"n": 1, "colour": "red"}
 
 
 def test_unknown_task_raises_unknown_task():

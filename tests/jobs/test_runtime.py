@@ -44,7 +44,7 @@ def test_a_job_that_succeeds(alice):
     assert types[-1] == "job.succeeded"
     assert set(types[1:-1]) == {"job.progress"}
     assert all(f["job"] == str(job_row.id) for f in frames)
-    assert frames[0]["data"] == {"attempt": 1}
+    assert frames[0]["data"]["attempt"] == 1 and frames[0]["data"]["worker"]
     assert frames[-2]["data"] == {"current": 3, "total": 3, "percent": 100.0, "message": "", "attempt": 1}
     assert frames[-1]["data"] == {"result": {"counted": 3}, "attempt": 1}
 

@@ -115,6 +115,14 @@ class Stack:
 
         return redis.Redis.from_url(self.redis.url)
 
+    def create_user(self, username: str, password: str) -> None:
+        """A user who can sign in on the page (the server's own password hasher)."""
+        code = (
+            "from django.contrib.auth import get_user_model; "
+            f"get_user_model().objects.create_user(username={username!r}, password={password!r})"
+        )
+        self.manage("shell", "-v", "0", "-c", code)
+
     def token(self, username: str) -> str:
         out = self.manage("create_token", username, "--create-user")
         return out.strip().splitlines()[-1]

@@ -33,7 +33,9 @@ async def test_demo_count_reports_contiguous_progress_and_its_result(stack: Stac
     token = stack.token("dominique")
     async with stack.ws(token) as ws, stack.http(token) as http:
         hello = await recv_json(ws)
-        response = await http.post("/api/jobs", json={"task": "demo.count", "params": {"n": 200, "interval_ms": 2}})
+        response = await http.post(
+            "/api/jobs", json={"task": "demo.count", "params": {"n": 200, "interval_ms": 2}}
+        )
         assert response.status_code == 202, response.text
         job_id = response.json()["id"]
         frames = await frames_until(ws, job_ended(job_id))
@@ -68,7 +70,12 @@ async def test_demo_fail_ends_failed_with_its_message(stack: Stack) -> None:
 
 async def test_a_user_sees_none_of_another_users_events_or_jobs(stack: Stack) -> None:
     alice, bob = stack.token("alice"), stack.token("bob")
-    async with stack.ws(alice) as alice_ws, stack.ws(bob) as bob_ws, stack.http(alice) as a, stack.http(bob) as b:
+    async with (
+        stack.ws(alice) as alice_ws,
+        stack.ws(bob) as bob_ws,
+        stack.http(alice) as a,
+        stack.http(bob) as b,
+    ):
         await recv_json(alice_ws)
         await recv_json(bob_ws)
         job_id = (await a.post("/api/jobs", json={"task": "demo.count", "params": {"n": 20}})).json()["id"]

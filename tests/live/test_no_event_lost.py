@@ -27,7 +27,9 @@ async def test_drop_mid_job_then_resume_gives_every_event_once(stack: Stack) -> 
     async with stack.http(token) as http:
         async with stack.ws(token) as ws:
             hello = await recv_json(ws)
-            job = (await http.post("/api/jobs", json={"task": "demo.count", "params": {"n": 60, "interval_ms": 25}}))
+            job = await http.post(
+                "/api/jobs", json={"task": "demo.count", "params": {"n": 60, "interval_ms": 25}}
+            )
             job_id = job.json()["id"]
             before = await frames_until(ws, lambda f: f["type"] == "job.progress")
         await asyncio.sleep(0.5)  # the job goes on while nobody listens
@@ -45,7 +47,9 @@ async def test_web_process_death_then_resume_on_another(stack: Stack) -> None:
     async with stack.http(token) as http:
         async with stack.ws(token, port=doomed_port) as ws:
             hello = await recv_json(ws)
-            job = await http.post("/api/jobs", json={"task": "demo.count", "params": {"n": 60, "interval_ms": 25}})
+            job = await http.post(
+                "/api/jobs", json={"task": "demo.count", "params": {"n": 60, "interval_ms": 25}}
+            )
             job_id = job.json()["id"]
             before = await frames_until(ws, lambda f: f["type"] == "job.progress")
             doomed.kill()  # SIGKILL: no goodbye from the server
@@ -92,7 +96,9 @@ async def test_redis_restart_mid_job_resumes_the_flow_within_5s(stack: Stack) ->
     token = stack.token("phoenix-redis")
     async with stack.ws(token) as ws, stack.http(token) as http:
         hello = await recv_json(ws)
-        job = await http.post("/api/jobs", json={"task": "demo.count", "params": {"n": 80, "interval_ms": 50}})
+        job = await http.post(
+            "/api/jobs", json={"task": "demo.count", "params": {"n": 80, "interval_ms": 50}}
+        )
         job_id = job.json()["id"]
         frames = await frames_until(ws, lambda f: f["type"] == "job.progress")
         stack.redis.stop()

@@ -17,6 +17,7 @@ from config.asgi import application
 from realtime import publish
 from realtime.groups import group_for
 from realtime.stream import read_after
+from tests.realtime.conftest import bearer, receive, socket
 
 pytestmark = [
     pytest.mark.asyncio,
@@ -25,31 +26,12 @@ pytestmark = [
 ]
 
 
-def bearer(token: str) -> list[tuple[bytes, bytes]]:
-    return [(b"authorization", b"Bearer " + token.encode())]
-
-
 def cookie(session: str) -> tuple[bytes, bytes]:
     return (b"cookie", f"sessionid={session}".encode())
 
 
-@asynccontextmanager
-async def socket(path: str = "/ws/events/", *, headers: Any = None) -> AsyncIterator[WebsocketCommunicator]:
-    comm = WebsocketCommunicator(application, path, headers=headers)
-    connected, _ = await comm.connect(timeout=3)
-    assert connected
-    try:
-        yield comm
-    finally:
-        await comm.disconnect()
-
-
 async def send(user: Any, type: str = "coucou", **data: Any) -> int:
     return await asyncio.to_thread(publish, user.pk, type, data)
-
-
-async def receive(comm: WebsocketCommunicator) -> dict[str, Any]:
-    return await comm.receive_json_from(timeout=3)
 
 
 async def receive_seqs(comm: WebsocketCommunicator, count: int) -> list[int]:

@@ -1,0 +1,98 @@
+"""The deployment files, checked as files: no Docker engine runs where the tests run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "platform" / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_platform_holds_no_python_package() -> None:
+    # platform/__init__.py would shadow the standard library's platform (and so uuid, Django).
+    assert not list((ROOT / "platform").glob("*.py"))
+
+
+def test_compose_runs_the_whole_stack_behind_the_proxy() -> None:
+    services = compose()["services"]
+    assert set(services) == {"db", "redis", "migrate", "web", "worker", "flower", "proxy"}
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy"}, "only the proxy faces the network; Flower sits behind it"
+    for name in ("web", "worker", "flower", "migrate"):
+        assert services[name]["build"]["dockerfile"] == "worker.Dockerfile"
+        assert services[name]["environment"]["DEBUG"] == "0"
+        assert services[name]["environment"]["REDIS_URL"].startswith("redis://redis:")
+        assert services[name]["environment"]["DATABASE_URL"].startswith("postgres://")
+
+
+def test_compose_commands_are_the_procfile_processes() -> None:
+    services = compose()["services"]
+    processes = procfile()
+    assert services["web"]["command"][:1] == processes["web"].split()[:1] == ["daphne"]
+    assert "config.asgi:application" in services["web"]["command"]
+    assert services["worker"]["command"][:4] == processes["worker"].split()[:4]
+    assert services["flower"]["command"][:4] == processes["flower"].split()[:4]
+
+
+def test_compose_redis_keeps_events_and_never_evicts_them() -> None:
+    command = compose()["services"]["redis"]["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+
+
+def test_the_image_installs_the_lock_and_runs_unprivileged() -> None:
+    dockerfile = (ROOT / "worker.Dockerfile").read_text()
+    assert dockerfile.startswith("#") and "FROM python:3.1" in dockerfile
+    assert "pip install --no-cache-dir -r requirements.lock" in dockerfile
+    assert "\nUSER coucou\n" in dockerfile
+
+
+def test_the_proxy_upgrades_websockets_and_outlasts_daphnes_pings() -> None:
+    conf = (ROOT / "platform" / "nginx.conf").read_text()
+    ws = conf[conf.index("location /ws/") : conf.index("}", conf.index("location /ws/"))]
+    assert "proxy_http_version 1.1;" in ws
+    assert "proxy_set_header Upgrade $http_upgrade;" in ws
+    assert "proxy_set_header Connection $connection_upgrade;" in ws
+    timeout = int(ws.split("proxy_read_timeout ")[1].split("s;")[0])
+    assert timeout > 20, "longer than daphne's ping interval"
+
+
+def test_every_setting_of_the_example_environment_is_read_by_the_settings() -> None:
+    settings_py = (ROOT / "config" / "settings.py").read_text()
+    example = (ROOT / "platform" / "env.example").read_text().splitlines()
+    names = [line.split("=", 1)[0] for line in example if line and not line.startswith("#")]
+    assert {"SECRET_KEY", "DEBUG", "DATABASE_URL", "REDIS_URL", "FLOWER_BASIC_AUTH"} <= set(names)
+    read_elsewhere = {"FLOWER_BASIC_AUTH": "Flower", "DATABASE_URL": "dj_database_url.config()"}
+    for name in names:
+        if name not in read_elsewhere:
+            assert f'"{name}"' in settings_py, name
+
+
+def _import_settings(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS"}}
+    return subprocess.run(
+        [sys.executable, "-c", "import config.settings"],
+        env={**clean, **env}, cwd=ROOT, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+
+
+def test_production_refuses_the_dev_secret_key_and_public_debug() -> None:
+    no_key = _import_settings(DEBUG="0", ALLOWED_HOSTS="coucou.example.com")
+    public_debug = _import_settings(DEBUG="1", ALLOWED_HOSTS="coucou.example.com")
+    fine = _import_settings(DEBUG="0", ALLOWED_HOSTS="coucou.example.com", SECRET_KEY="x" * 50)
+    assert no_key.returncode != 0 and "SECRET_KEY must be set" in no_key.stderr
+    assert public_debug.returncode != 0 and "DEBUG is on with a public host" in public_debug.stderr
+    assert fine.returncode == 0, fine.stderr
