@@ -49,10 +49,19 @@ def execute(job_id: str, *, task_name: str, worker: str | None = None) -> None:
 
 def _run(job: Job, spec: JobSpec, worker: str) -> None:
     emit = partial(_emit, job.owner_id, str(job.id))
-    attempt = job.attempts
-    emit("job.started", {"attempt": attempt, "worker": worker})
-    settings = conf.get()
     watcher = supervisor()
+    # The heartbeat first: a running job without one looks lost to a duplicate or the reaper.
+    watcher.watch(str(job.id), hard_stop=partial(_cancelled, job, emit, job.attempts, forced=True))
+    try:
+        emit("job.started", {"attempt": job.attempts, "worker": worker})
+        _attempt(job, spec, emit, is_cancelled=partial(watcher.is_cancelled, str(job.id)))
+    finally:
+        watcher.release(str(job.id))
+
+
+def _attempt(job: Job, spec: JobSpec, emit: Any, *, is_cancelled: Any) -> None:
+    settings = conf.get()
+    attempt = job.attempts
     ctx = JobContext(
         job_id=str(job.id),
         owner_id=job.owner_id,
@@ -60,11 +69,10 @@ def _run(job: Job, spec: JobSpec, worker: str) -> None:
         attempt=attempt,
         emit=emit,
         save_progress=job.set_progress,
-        is_cancelled=partial(watcher.is_cancelled, str(job.id)),
+        is_cancelled=is_cancelled,
         max_hz=settings.progress_max_hz,
         db_interval=settings.progress_db_interval_s,
     )
-    watcher.watch(str(job.id), hard_stop=partial(_cancelled, job, emit, attempt, forced=True))
     try:
         params = spec.parse(job.params)
         result = _as_json(spec.fn(ctx) if params is None else spec.fn(ctx, params))
@@ -78,8 +86,6 @@ def _run(job: Job, spec: JobSpec, worker: str) -> None:
         ctx.close()
         if job.mark_succeeded(result):
             emit("job.succeeded", {"result": result, "attempt": attempt})
-    finally:
-        watcher.release(str(job.id))
 
 
 def _cancelled(job: Job, emit: Any, attempt: int, *, forced: bool = False) -> None:
@@ -92,7 +98,9 @@ def _failed(job: Job, spec: JobSpec, emit: Any, exc: Exception) -> None:
         logger.exception("job %s (%s) attempt %s failed", job.id, job.task, job.attempts)
     error = {"type": type(exc).__name__, "message": str(exc)}
     retry = spec.retry
-    delay = retry.delay_after(job.attempts) if retry and isinstance(exc, retry.on) else None
+    # JobFailed is the body saying "this job cannot succeed": never worth another attempt.
+    retryable = retry is not None and isinstance(exc, retry.on) and not isinstance(exc, JobFailed)
+    delay = retry.delay_after(job.attempts) if retry and retryable else None
     if delay is not None and job.mark_retrying(error):
         emit("job.retrying", {"attempt": job.attempts, "delay": delay, "error": error})
         spec.celery_task.apply_async(args=[str(job.id)], task_id=str(job.id), countdown=delay)

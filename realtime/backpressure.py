@@ -12,8 +12,10 @@ reconnects with ``?after=`` and loses nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +54,33 @@ def too_slow(protocol: Any, limits: Limits, now: float) -> bool:
     return now - since > limits.grace_s
 
 
+# Open sockets by the ``client`` address daphne puts in their scope, so that the app can ask
+# how much of what it sent is still unsent (see ``drained``).
+_open: dict[tuple[Any, ...], weakref.WeakSet[Any]] = {}
+
+
+def buffered_for(client: Any) -> int | None:
+    """Bytes still unsent on the socket of this scope's ``client``; None when unknown."""
+    sockets = _open.get(tuple(client)) if client else None
+    if not sockets or len(sockets) != 1:  # unknown, or ambiguous behind a proxy's headers
+        return None
+    return buffered_bytes(next(iter(sockets)).transport)
+
+
+async def drained(client: Any, *, below: int, timeout: float) -> bool:
+    """Wait until the socket's unsent bytes fall below ``below``; False after ``timeout``.
+
+    Lets a replay of thousands of events go at the client's pace instead of piling them all
+    into daphne's buffer (where they would trip the slow-reader limit of a healthy client).
+    """
+    deadline = time.monotonic() + timeout
+    while (buffered := buffered_for(client)) is not None and buffered > below:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
 def install(limits: Limits) -> None:
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import reactor
@@ -59,6 +88,22 @@ def install(limits: Limits) -> None:
     if getattr(WebSocketProtocol, "_coucou_bounded", False):
         return
     original = WebSocketProtocol.serverSend
+    original_open = WebSocketProtocol.onOpen
+    original_close = WebSocketProtocol.onClose
+
+    def onOpen(self: Any) -> None:
+        if self.client_addr:
+            _open.setdefault(tuple(self.client_addr), weakref.WeakSet()).add(self)
+        original_open(self)
+
+    def onClose(self: Any, wasClean: bool, code: int, reason: str) -> None:
+        if self.client_addr:
+            sockets = _open.get(tuple(self.client_addr))
+            if sockets is not None:
+                sockets.discard(self)
+                if not sockets:
+                    del _open[tuple(self.client_addr)]
+        original_close(self, wasClean, code, reason)
 
     def serverSend(self: Any, content: Any, binary: bool = False) -> None:
         if getattr(self, "_coucou_closing", False):
@@ -78,4 +123,6 @@ def install(limits: Limits) -> None:
         original(self, content, binary)
 
     WebSocketProtocol.serverSend = serverSend
+    WebSocketProtocol.onOpen = onOpen
+    WebSocketProtocol.onClose = onClose
     WebSocketProtocol._coucou_bounded = True

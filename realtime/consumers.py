@@ -13,6 +13,7 @@ frame reveals, is found by the per-process sweep (realtime/sweep.py) within a se
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -20,10 +21,12 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncWebsocketConsumer
 from redis.exceptions import RedisError
 
-from realtime import conf, protocol
+from realtime import backpressure, conf, protocol
 from realtime.groups import group_for
 from realtime.stream import alatest_seq, aread_after
 from realtime.sweep import sweep_for_loop
+
+logger = logging.getLogger(__name__)
 
 
 class EventsConsumer(AsyncWebsocketConsumer):
@@ -131,9 +134,12 @@ class EventsConsumer(AsyncWebsocketConsumer):
             self.catching_up = asyncio.get_running_loop().create_task(self._catch_up(latest))
 
     async def _catch_up(self, latest: int) -> None:
-        async with self.sending:
-            if latest > self.sent:
-                await self._replay(self.sent)
+        try:
+            async with self.sending:
+                if latest > self.sent:
+                    await self._replay(self.sent)
+        except (RedisError, OSError):
+            pass  # Redis is restarting: the next sweep tries again
 
     async def _replay(self, after: int) -> None:
         """Send every retained event after ``after``; ``resync`` first if some are gone.
@@ -141,14 +147,27 @@ class EventsConsumer(AsyncWebsocketConsumer):
         The caller holds ``self.sending``.
         """
         cursor = after
+        unsent = 0  # bytes handed to daphne since it last drained
+        limits = self.settings.slow_reader
         history = await aread_after(self.user_id, cursor, self.settings.replay_batch)
         if history.resync:
             await self.send(text_data=protocol.resync(history.latest, after))
         while True:
             for seq, frame in history.frames:
                 await self.send(text_data=frame.decode())
+                self.sent = max(self.sent, seq)
                 cursor = seq
-            self.sent = max(self.sent, cursor)
+                unsent += len(frame)
+                if unsent >= limits.soft_bytes // 2:
+                    # Go at the client's pace: a long replay must not look like a slow reader.
+                    if not await backpressure.drained(
+                        self.scope.get("client"), below=limits.soft_bytes // 4, timeout=limits.grace_s
+                    ):
+                        # It really is one: nothing drained for the whole grace period.
+                        logger.warning("closing slow reader %s with 4008 during a replay", self.scope.get("client"))
+                        await self.close(code=protocol.CLOSE_SLOW_READER)
+                        return
+                    unsent = 0
             if len(history.frames) < self.settings.replay_batch:
                 return
             history = await aread_after(self.user_id, cursor, self.settings.replay_batch)

@@ -48,6 +48,23 @@ def test_params_over_the_limit_are_413_and_create_nothing(client, settings):
     assert post_job(client, {"task": "demo.fail", "params": {"message": "x" * 50}}).status_code == 202
 
 
+def test_params_size_is_counted_in_utf8_bytes(client, settings):
+    settings.JOBS_MAX_PARAMS_BYTES = 100
+    response = post_job(client, {"task": "demo.fail", "params": {"message": "é" * 45}})
+    assert response.status_code == 413  # 45 characters, but 90 bytes and the JSON around them
+
+
+def test_an_integer_too_big_for_64_bits_is_judged_by_the_schema_not_a_500(client):
+    response = client.post(
+        "/api/jobs",
+        '{"task": "demo.count", "params": {"n": 1' + "0" * 30 + "}}",
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "params", "n"]
+
+
 def test_past_the_active_jobs_cap_is_429_with_retry_after(client, alice, settings):
     settings.JOBS_MAX_ACTIVE_PER_USER = 2
     make_job(owner=alice, status="queued")

@@ -13,6 +13,7 @@ from jobs.models import Job, JobStatus
 from jobs.reaper import reap_lost_jobs
 from jobs.runtime import execute, recover_lost
 from jobs.supervision import HOST, heartbeat_key
+from realtime import publish
 from tests.conftest import broker_messages, events_of, make_job
 
 NO_SUCH_PID = 2**22 + 1  # above Linux's largest pid_max
@@ -49,6 +50,22 @@ def test_a_duplicate_delivery_leaves_a_job_that_runs_elsewhere_alone(alice, redi
     row = deliver(job)
     assert (row.status, row.attempts, row.error) == (JobStatus.RUNNING, 1, None)
     assert events_of(alice) == []
+    assert redis_db.llen("celery") == 0
+
+
+def test_a_duplicate_delivered_while_the_job_starts_is_ignored(alice, redis_db, monkeypatch):
+    starting = make_job(owner=alice, task="coucou", params={})
+
+    def publish_then_redeliver(user_id: int, type: str, data: Any, *, job: str) -> int:
+        seq = publish(user_id, type, data, job=job)
+        if type == "job.started":  # the broker hands the same message to another worker now
+            execute(job, task_name="coucou")
+        return seq
+
+    monkeypatch.setattr("jobs.runtime.publish", publish_then_redeliver)
+    row = deliver(starting)
+    assert (row.status, row.attempts) == (JobStatus.SUCCEEDED, 1)
+    assert [e["type"] for e in events_of(alice)] == ["job.started", "coucou", "job.succeeded"]
     assert redis_db.llen("celery") == 0
 
 
