@@ -28,10 +28,10 @@ def test_platform_holds_no_python_package() -> None:
 
 def test_compose_runs_the_whole_stack_behind_the_proxy() -> None:
     services = compose()["services"]
-    assert set(services) == {"db", "redis", "migrate", "web", "worker", "flower", "proxy"}
+    assert set(services) == {"db", "redis", "migrate", "collectstatic", "web", "worker", "flower", "proxy"}
     published = {name for name, service in services.items() if service.get("ports")}
     assert published == {"proxy"}, "only the proxy faces the network; Flower sits behind it"
-    for name in ("web", "worker", "flower", "migrate"):
+    for name in ("web", "worker", "flower", "migrate", "collectstatic"):
         assert services[name]["build"]["dockerfile"] == "worker.Dockerfile"
         assert services[name]["environment"]["DEBUG"] == "0"
         assert services[name]["environment"]["REDIS_URL"].startswith("redis://redis:")
@@ -68,6 +68,18 @@ def test_the_proxy_upgrades_websockets_and_outlasts_daphnes_pings() -> None:
     assert "proxy_set_header Connection $connection_upgrade;" in ws
     timeout = int(ws.split("proxy_read_timeout ")[1].split("s;")[0])
     assert timeout > 20, "longer than daphne's ping interval"
+
+
+def test_the_proxy_serves_the_collected_static_files() -> None:
+    # With DEBUG off Django serves no static file: the demo page and coucou.js come from here.
+    services = compose()["services"]
+    assert services["collectstatic"]["command"][:3] == ["python", "manage.py", "collectstatic"]
+    assert "static:/app/.data/static" in services["collectstatic"]["volumes"]  # STATIC_ROOT
+    assert "static:/srv/static:ro" in services["proxy"]["volumes"]
+    assert services["proxy"]["depends_on"]["collectstatic"]["condition"] == "service_completed_successfully"
+    conf = (ROOT / "platform" / "nginx.conf").read_text()
+    static = conf[conf.index("location /static/") : conf.index("}", conf.index("location /static/"))]
+    assert "alias /srv/static/;" in static
 
 
 def test_every_setting_of_the_example_environment_is_read_by_the_settings() -> None:

@@ -71,8 +71,7 @@ def stack(browser: Any, foreign_site: Any, tmp_path_factory: pytest.TempPathFact
     try:
         live.start_web()
         live.start_worker()
-        for username in ("alice", "bob", "carol"):
-            live.create_user(username, PASSWORD)
+        live.create_users("alice", "bob", "carol", "erin", password=PASSWORD)
         foreign_site.coucou = live
         yield live
     finally:
@@ -84,9 +83,13 @@ def new_page(browser: Any, stack: Stack) -> Iterator[Callable[..., Any]]:
     """Opens pages in fresh browser contexts (separate cookies) on the stack's origin."""
     contexts: list[Any] = []
 
-    def open_page(*, context: Any = None, viewport: dict[str, int] = DESKTOP) -> Any:
+    def open_page(
+        *, context: Any = None, viewport: dict[str, int] = DESKTOP, storage_state: Any = None
+    ) -> Any:
         if context is None:
-            context = browser.new_context(base_url=stack.base_url, viewport=viewport)
+            context = browser.new_context(
+                base_url=stack.base_url, viewport=viewport, storage_state=storage_state
+            )
             contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)
@@ -100,6 +103,30 @@ def new_page(browser: Any, stack: Stack) -> Iterator[Callable[..., Any]]:
         context.close()
 
 
+@pytest.fixture(scope="package")
+def sessions() -> dict[str, Any]:
+    """Signed-in browser states by username: a password check costs about a second."""
+    return {}
+
+
+@pytest.fixture
+def page_as(new_page: Callable[..., Any], sessions: dict[str, Any]) -> Callable[..., Any]:
+    """The demo page of a signed-in user, in a fresh context (through the form the first time)."""
+
+    def open_as(username: str, **options: Any) -> Any:
+        if username not in sessions:
+            page = new_page(**options)
+            sign_in(page, username)
+            sessions[username] = page.context.storage_state()
+            return page
+        page = new_page(storage_state=sessions[username], **options)
+        page.goto("/")
+        wait_until_live(page)
+        return page
+
+    return open_as
+
+
 def sign_in(page: Any, username: str, password: str = PASSWORD) -> None:
     from playwright.sync_api import expect
 
@@ -108,7 +135,14 @@ def sign_in(page: Any, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+    wait_until_live(page)
+
+
+def wait_until_live(page: Any) -> None:
+    from playwright.sync_api import expect
+
     expect(page.get_by_role("status")).to_have_text("Live")
+    expect(page.locator("#jobs")).to_have_attribute("aria-busy", "false")  # the list is loaded
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -191,6 +191,17 @@ def test_resync_refetches_the_watched_jobs_and_accepts_what_follows(server: Serv
     assert {"type": "resume", "after": 10} not in server.received
 
 
+def test_a_server_that_lost_its_history_is_followed_from_its_new_numbers(server: Server) -> None:
+    server.open()
+    server.send({"type": "hello", "seq": 5}, event(6), event(7))
+    wait_for(server.page, lambda: server.js("window.seen") == [6, 7], what="events 6 and 7")
+    server.sockets[0].close(code=1011)
+    assert server.wait_sockets(2).url.endswith("?after=7")
+    server.send({"type": "hello", "seq": 2}, {"type": "resync", "seq": 2, "after": 7}, event(3))
+    wait_for(server.page, lambda: server.js("window.seen") == [6, 7, 3], what="event 3 after the resync")
+    assert {"type": "resume", "after": 7} not in server.received
+
+
 def test_4401_stops_reconnecting(server: Server) -> None:
     server.open()
     server.sockets[0].close(code=4401, reason="unauthenticated")

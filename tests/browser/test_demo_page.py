@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import NARROW, screenshot, sign_in
+from tests.browser.conftest import NARROW, screenshot, sign_in, wait_until_live
 from tests.live.harness import Stack
 
 
@@ -68,9 +68,8 @@ def test_sign_in_start_each_job_and_see_it_end(new_page: Any) -> None:
     assert page.js_errors == []
 
 
-def test_an_invalid_job_shows_the_apis_reason(new_page: Any) -> None:
-    page = new_page()
-    sign_in(page, "alice")
+def test_an_invalid_job_shows_the_apis_reason(page_as: Any) -> None:
+    page = page_as("alice")
     jobs = page.locator("li.job").count()
     page.get_by_label("Count to").fill("0")
     page.get_by_role("button", name="Count").click()  # the browser's own validation stops it
@@ -84,9 +83,21 @@ def test_an_invalid_job_shows_the_apis_reason(new_page: Any) -> None:
     expect(page.get_by_role("alert")).to_contain_text("Could not start demo.count: interval_ms:")
 
 
-def test_a_job_survives_a_web_restart_with_every_event_once(new_page: Any, stack: Stack) -> None:
-    page = new_page()
-    sign_in(page, "carol")
+def test_a_running_job_can_be_cancelled(page_as: Any) -> None:
+    page = page_as("erin")
+    page.get_by_label("Seconds").fill("60")
+    page.get_by_role("button", name="Sleep").click()
+    row = page.locator("li.job", has_text="demo.sleep").first
+    expect(row.locator(".job-status")).to_have_text("running")
+    row.get_by_role("button", name="Cancel demo.sleep").click()
+    expect(row.locator(".job-status")).to_have_text("cancelled")
+    expect(row.locator(".coucou-progress-text")).to_contain_text("cancelled")
+    expect(row.locator(".job-outcome")).to_have_text("The job was cancelled.")
+    expect(row.get_by_role("button", name="Cancel demo.sleep")).to_be_hidden()
+
+
+def test_a_job_survives_a_web_restart_with_every_event_once(page_as: Any, stack: Stack) -> None:
+    page = page_as("carol")
     page.evaluate("""() => {
         window.steps = [];
         window.coucou.on("job.progress", (event) => window.steps.push(event.data.current));
@@ -97,6 +108,7 @@ def test_a_job_survives_a_web_restart_with_every_event_once(new_page: Any, stack
     web, port = stack.webs[0]
     web.kill()  # the socket drops mid-job; the worker keeps publishing into the stream
     expect(page.get_by_role("status")).to_have_text("Reconnecting…")
+    screenshot(page, "demo-reconnecting")
     stack.start_web(port)
     expect(page.get_by_role("status")).to_have_text("Live", timeout=20_000)
     expect_counted(row, 40)
@@ -109,12 +121,11 @@ def test_a_job_survives_a_web_restart_with_every_event_once(new_page: Any, stack
     assert page.js_errors == []
 
 
-def test_two_tabs_of_one_user_both_follow_a_job(new_page: Any) -> None:
-    first = new_page()
-    sign_in(first, "alice")
+def test_two_tabs_of_one_user_both_follow_a_job(page_as: Any, new_page: Any) -> None:
+    first = page_as("alice")
     second = new_page(context=first.context)
     second.goto("/")
-    expect(second.get_by_role("status")).to_have_text("Live")
+    wait_until_live(second)
 
     row = start_count(first, 20, 25)
     job_id = row.get_attribute("data-job")
@@ -125,11 +136,9 @@ def test_two_tabs_of_one_user_both_follow_a_job(new_page: Any) -> None:
     assert_every_event_once(seqs(second))
 
 
-def test_another_user_sees_nothing_of_it(new_page: Any) -> None:
-    alice = new_page()
-    sign_in(alice, "alice")
-    bob = new_page()
-    sign_in(bob, "bob")
+def test_another_user_sees_nothing_of_it(page_as: Any) -> None:
+    alice = page_as("alice")
+    bob = page_as("bob")
     expect(bob.get_by_text("No job yet.")).to_be_visible()
 
     alice.get_by_role("button", name="Say coucou").click()
@@ -145,7 +154,7 @@ def test_another_user_sees_nothing_of_it(new_page: Any) -> None:
 
 def test_signing_out_leads_back_to_the_sign_in_form(new_page: Any) -> None:
     page = new_page()
-    sign_in(page, "bob")
+    sign_in(page, "bob")  # a session of its own: signing out ends only this one
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/accounts/login/$"))
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()

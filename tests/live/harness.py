@@ -115,11 +115,12 @@ class Stack:
 
         return redis.Redis.from_url(self.redis.url)
 
-    def create_user(self, username: str, password: str) -> None:
-        """A user who can sign in on the page (the server's own password hasher)."""
+    def create_users(self, *usernames: str, password: str) -> None:
+        """Users who can sign in on the page, hashed by the server's own password hasher."""
         code = (
-            "from django.contrib.auth import get_user_model; "
-            f"get_user_model().objects.create_user(username={username!r}, password={password!r})"
+            "from django.contrib.auth import get_user_model\n"
+            f"for name in {list(usernames)!r}:\n"
+            f"    get_user_model().objects.create_user(username=name, password={password!r})\n"
         )
         self.manage("shell", "-v", "0", "-c", code)
 

@@ -3,6 +3,7 @@ import {connect} from "../realtime/coucou.js";
 
 const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
 const jobList = document.getElementById("jobs");
+const startError = document.getElementById("start-error");
 const rows = new Map();
 
 const connection = connect();
@@ -51,6 +52,7 @@ function showJob(row, job) {
   if (job.task) {
     row.querySelector(".job-task").textContent = job.task;
     row.querySelector("coucou-progress").setAttribute("label", `Progress of ${job.task}`);
+    row.querySelector(".job-cancel").setAttribute("aria-label", `Cancel ${job.task}`);
   }
   if (job.params) row.querySelector(".job-params").textContent = describeParams(job.params);
   row.querySelector(".job-status").textContent = job.status ?? "…";
@@ -61,6 +63,7 @@ function showJob(row, job) {
     outcome.textContent = job.error ? `Error: ${job.error.message}` : `The job was ${job.status}.`;
   }
   outcome.hidden = !outcome.textContent;
+  row.querySelector(".job-cancel").hidden = job.status !== "queued" && job.status !== "running";
 }
 
 function addJob(id, rest = null, {first = true} = {}) {
@@ -75,6 +78,18 @@ function addJob(id, rest = null, {first = true} = {}) {
   document.getElementById("no-jobs").hidden = true;
   showJob(row, handle.snapshot());
   handle.onState((job) => showJob(row, job));
+  const cancel = row.querySelector(".job-cancel");
+  cancel.addEventListener("click", async () => {
+    cancel.disabled = true;
+    try {
+      await api(`/api/jobs/${encodeURIComponent(id)}/cancel`, {method: "POST"});
+    } catch (error) {
+      startError.textContent = `Could not cancel: ${error.message}`;
+      startError.hidden = false;
+    } finally {
+      cancel.disabled = false;
+    }
+  });
 }
 
 // A job started elsewhere (another tab, a script) appears with its first event.
@@ -101,11 +116,12 @@ function describeError(status, detail) {
 async function loadJobs() {
   const page = await api("/api/jobs?limit=50");
   for (const job of page.items) addJob(job.id, job, {first: false});
+  jobList.setAttribute("aria-busy", "false");
+  document.getElementById("no-jobs").hidden = rows.size > 0;
 }
 connection.on("resync", () => loadJobs().catch(console.error));
 
 // --- starting jobs ------------------------------------------------------------------------
-const startError = document.getElementById("start-error");
 
 function paramsOf(form) {
   const params = {};
@@ -142,6 +158,7 @@ for (const form of document.querySelectorAll("form.starter")) {
 }
 
 loadJobs().catch((error) => {
+  jobList.setAttribute("aria-busy", "false");
   startError.textContent = `Could not load your jobs: ${error.message}`;
   startError.hidden = false;
 });

@@ -267,7 +267,14 @@ export class Connection {
     }
     const query = params.toString();
     const url = query ? `${this.url}${this.url.includes("?") ? "&" : "?"}${query}` : this.url;
-    const socket = new WebSocket(url);
+    let socket;
+    try {
+      socket = new WebSocket(url);
+    } catch (error) {
+      report(error); // a malformed url: retrying will not mend it, but keeps the state honest
+      this.retryLater();
+      return;
+    }
     this.socket = socket;
     socket.onmessage = (message) => this.receive(socket, message.data);
     socket.onclose = (event) => this.lost(socket, event.code);
@@ -340,6 +347,8 @@ export class Connection {
     if (frame === null || typeof frame !== "object") return;
     if (frame.type === "hello") {
       if (this.last === null) this.last = frame.seq;
+      this.acceptJump = false; // a new socket: what follows is a replay from `last`, or live
+      this.resumeSentAt = 0;
       this.attempt = 0;
       this.startPinging();
       this.setState("open");
