@@ -22,8 +22,8 @@ bench-quick: $(VENV)/.installed
 	$(PY) -m bench --quick
 
 check: $(VENV)/.installed
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check config jobs realtime api devtools
-	$(VENV)/bin/mypy config jobs realtime api devtools
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check config jobs realtime api devtools demo
+	$(VENV)/bin/mypy config jobs realtime api devtools demo
 
 clean:
 	rm -rf $(VENV) .data

@@ -140,7 +140,12 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        # One pool per process: without it every request that throttles opens a connection.
+        "OPTIONS": {
+            "socket_connect_timeout": 1,
+            "socket_timeout": 1,
+            "pool_class": "realtime.redis.SharedConnectionPool",
+        },
     }
 }
 

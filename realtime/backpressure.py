@@ -115,10 +115,8 @@ def install(limits: Limits) -> None:
                 self.client_addr, CLOSE_SLOW_READER, buffered_bytes(self.transport),
             )  # fmt: skip
             self.sendClose(code=CLOSE_SLOW_READER, reason="slow reader: reconnect with ?after=")
-            # twisted's stubs type the reactor module as its interface, hence the ignore
-            reactor.callLater(
-                limits.close_timeout_s, self.dropConnection, abort=True  # type: ignore[arg-type]
-            )
+            drop_later: Any = reactor.callLater  # the stubs type the module as its interface
+            drop_later(limits.close_timeout_s, self.dropConnection, abort=True)
             return
         original(self, content, binary)
 

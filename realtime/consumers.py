@@ -164,7 +164,9 @@ class EventsConsumer(AsyncWebsocketConsumer):
                         self.scope.get("client"), below=limits.soft_bytes // 4, timeout=limits.grace_s
                     ):
                         # It really is one: nothing drained for the whole grace period.
-                        logger.warning("closing slow reader %s with 4008 during a replay", self.scope.get("client"))
+                        logger.warning(
+                            "closing slow reader %s with 4008 during a replay", self.scope.get("client")
+                        )
                         await self.close(code=protocol.CLOSE_SLOW_READER)
                         return
                     unsent = 0

@@ -68,3 +68,21 @@ def async_client() -> aioredis.Redis:
         )
         client = _async[loop] = aioredis.Redis(connection_pool=pool)
     return client
+
+
+class SharedConnectionPool(redis.ConnectionPool):
+    """One pool per process and URL, for Django's Redis cache (``CACHES`` ``pool_class``).
+
+    Under ASGI each request gets a new cache object, and with it a new pool: a Redis
+    connection opened per request that uses the cache (the API's throttle does).
+    """
+
+    _shared: dict[tuple[int, str], redis.ConnectionPool] = {}
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: object) -> redis.ConnectionPool:  # type: ignore[override]
+        key = (os.getpid(), url)
+        pool = cls._shared.get(key)
+        if pool is None:
+            pool = cls._shared[key] = super().from_url(url, **kwargs)
+        return pool

@@ -25,7 +25,9 @@ def make_user(*, username: str = "alice", password: str | None = "pw-for-tests")
     return get_user_model().objects.create_user(username=username, password=password)
 
 
-def make_job(*, owner: Any, task: str = "demo.count", params: dict[str, Any] | None = None, **fields: Any) -> Any:
+def make_job(
+    *, owner: Any, task: str = "demo.count", params: dict[str, Any] | None = None, **fields: Any
+) -> Any:
     from jobs.models import Job
 
     return Job.objects.create(owner=owner, task=task, params=params or {"n": 3, "interval_ms": 0}, **fields)

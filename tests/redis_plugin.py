@@ -18,7 +18,9 @@ _server: RedisServer | None = None
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
     global _server
     _server = RedisServer(Path(tempfile.mkdtemp(prefix="coucou-test-redis-")), appendonly=False).start()
     os.environ["REDIS_URL"] = _server.url

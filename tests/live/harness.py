@@ -42,7 +42,12 @@ class Stack:
     # --- processes -------------------------------------------------------------------
     def manage(self, *args: str) -> str:
         done = subprocess.run(
-            [sys.executable, "manage.py", *args], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=60
+            [sys.executable, "manage.py", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if done.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr}")
@@ -97,7 +102,9 @@ class Stack:
         return f"http://127.0.0.1:{self.port}"
 
     def user_id(self, username: str) -> int:
-        code = f"from django.contrib.auth.models import User; print(User.objects.get(username={username!r}).pk)"
+        code = (
+            f"from django.contrib.auth.models import User; print(User.objects.get(username={username!r}).pk)"
+        )
         return int(self.manage("shell", "-v", "0", "-c", code).strip().splitlines()[-1])
 
     def burst(self, username: str, n: int, *, size: int = 0) -> subprocess.Popen[str]:
@@ -130,13 +137,17 @@ class Stack:
 
     def http(self, token: str | None = None, port: int | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.AsyncClient(base_url=f"http://127.0.0.1:{port or self.port}", headers=headers, timeout=10)
+        return httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port or self.port}", headers=headers, timeout=10
+        )
 
     def ws(self, token: str | None = None, *, after: int | None = None, port: int | None = None) -> Any:
         query = f"?after={after}" if after is not None else ""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return websockets.connect(
-            f"ws://127.0.0.1:{port or self.port}/ws/events/{query}", additional_headers=headers, max_size=2**22
+            f"ws://127.0.0.1:{port or self.port}/ws/events/{query}",
+            additional_headers=headers,
+            max_size=2**22,
         )
 
 
@@ -156,7 +167,9 @@ def wait_until(check: Callable[[], Any], *, timeout: float, what: str, proc: Pro
         if proc is not None and not proc.alive():
             raise RuntimeError(f"{what} exited early; see {proc.log}:\n{_tail(proc.log)}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not ready after {timeout}s" + (f":\n{_tail(proc.log)}" if proc else ""))
+            raise TimeoutError(
+                f"{what} not ready after {timeout}s" + (f":\n{_tail(proc.log)}" if proc else "")
+            )
         time.sleep(0.05)
 
 
@@ -170,7 +183,9 @@ async def recv_json(ws: Any, timeout: float = 10) -> dict[str, Any]:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
-async def frames_until(ws: Any, stop: Callable[[dict[str, Any]], bool], timeout: float = 20) -> list[dict[str, Any]]:
+async def frames_until(
+    ws: Any, stop: Callable[[dict[str, Any]], bool], timeout: float = 20
+) -> list[dict[str, Any]]:
     """Every frame received until (and including) the first one ``stop`` accepts."""
     frames: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout

@@ -26,7 +26,11 @@ def _up(url: str) -> bool:
 @pytest.mark.parametrize("stop", ["ctrl-c", "sigterm"])
 def test_run_serves_everything_and_a_stop_leaves_nothing_running(tmp_path: Path, stop: str) -> None:
     web, flower, redis = free_port(), free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE"}
+    }
     env |= {"COUCOU_DATA_DIR": str(tmp_path), "PORT": str(web), "FLOWER_PORT": str(flower),
             "COUCOU_REDIS_PORT": str(redis), "WORKER_CONCURRENCY": "1"}  # fmt: skip
     log = (tmp_path / "run.log").open("wb")
@@ -46,7 +50,7 @@ def test_run_serves_everything_and_a_stop_leaves_nothing_running(tmp_path: Path,
         else:
             runner.send_signal(signal.SIGTERM)  # what make forwards to its child
         assert runner.wait(60) == 0
-        gone, alive = psutil.wait_procs(children, timeout=15)
+        _, alive = psutil.wait_procs(children, timeout=15)
         assert not alive, f"left running: {[p.cmdline() for p in alive]}"
     finally:
         if runner.poll() is None:
