@@ -64,8 +64,15 @@ class Client:
     def __init__(self) -> None:
         self.fleets: dict[str, Fleet] = {}
 
-    async def connect(self, target: str, host: str, port: int, sockets: list[dict[str, Any]],
-                      concurrency: int = 50, connect_timeout_s: float = 30.0) -> dict[str, Any]:  # fmt: skip
+    async def connect(
+        self,
+        target: str,
+        host: str,
+        port: int,
+        sockets: list[dict[str, Any]],
+        concurrency: int = 50,
+        connect_timeout_s: float = 30.0,
+    ) -> dict[str, Any]:
         fleet = self.fleets.setdefault(target, Fleet(host, port))
         gate = asyncio.Semaphore(concurrency)
         errors: Counter[str] = Counter()
@@ -75,7 +82,13 @@ class Client:
             async with gate:
                 try:
                     conn = await rawws.connect(
-                        index, host, port, spec["path"], spec.get("headers", {}), fleet.on_frame, connect_timeout_s
+                        index,
+                        host,
+                        port,
+                        spec["path"],
+                        spec.get("headers", {}),
+                        fleet.on_frame,
+                        connect_timeout_s,
                     )
                 except (OSError, TimeoutError, ConnectionError) as exc:
                     errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
@@ -94,6 +107,11 @@ class Client:
             "open": fleet.open_count(),
         }
 
+    async def connect_many(self, fleets: list[dict[str, Any]]) -> dict[str, Any]:
+        """Several targets' sockets at once (each target is its own server process)."""
+        answers = await asyncio.gather(*(self.connect(**fleet) for fleet in fleets))
+        return {fleet["target"]: answer for fleet, answer in zip(fleets, answers, strict=True)}
+
     def reset(self, target: str) -> dict[str, Any]:
         fleet = self.fleets[target]
         for seen in fleet.events:
@@ -101,7 +119,9 @@ class Client:
         fleet.last_event_ns = 0
         return {"ok": True}
 
-    async def wait(self, target: str, ranges: dict[str, list[int]], limit_s: float, quiet_s: float) -> dict[str, Any]:
+    async def wait(
+        self, target: str, ranges: dict[str, list[int]], limit_s: float, quiet_s: float
+    ) -> dict[str, Any]:
         """Wait until every published seq arrived, nothing new came for ``quiet_s``, or ``limit_s``."""
         fleet = self.fleets[target]
         spans = [(int(index), first, last) for index, (first, last) in ranges.items()]
@@ -115,12 +135,17 @@ class Client:
                 break
             await asyncio.sleep(0.05)
         latencies = [
-            lat for index, first, last in spans for seq, lat in fleet.events[index].items() if first <= seq <= last
+            lat
+            for index, first, last in spans
+            for seq, lat in fleet.events[index].items()
+            if first <= seq <= last
         ]
         missing = [
-            (index, seq) for index, first, last in spans for seq in range(first, last + 1)
+            (index, seq)
+            for index, first, last in spans
+            for seq in range(first, last + 1)
             if seq not in fleet.events[index]
-        ][:5]  # fmt: skip
+        ][:5]
         return {
             "expected": expected,
             "delivered": delivered,
@@ -144,7 +169,11 @@ class Client:
         deadline = time.monotonic() + limit_s
         while fleet.pings and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        return {"sent": sent, "pongs": len(fleet.pong_ns), "latency_ms": percentiles(fleet.pong_ns, scale=1e-6)}
+        return {
+            "sent": sent,
+            "pongs": len(fleet.pong_ns),
+            "latency_ms": percentiles(fleet.pong_ns, scale=1e-6),
+        }
 
     async def close(self, target: str) -> dict[str, Any]:
         fleet = self.fleets.pop(target, None)
@@ -211,7 +240,7 @@ async def serve() -> None:
 
 
 def raise_nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 

@@ -40,8 +40,16 @@ def main() -> None:
         client = stack.helper("client", "-m", "bench.client")
         targets = bring_up(stack, client, args.targets, users, publishers=args.publishers, log=log)
         rates = tuple(int(r) for r in args.rates.split(","))
-        sweep(client, targets, rates, step_s=args.step, step_200_s=args.step, settle_s=2,
-              time_left=lambda: 1.0, log=log)  # fmt: skip
+        sweep(
+            client,
+            targets,
+            rates,
+            step_s=args.step,
+            step_200_s=args.step,
+            settle_s=2,
+            time_left=lambda: 1.0,
+            log=log,
+        )
     finally:
         stack.stop()
     summary = {t.name: {"zero_loss_eps": zero_loss_eps(t), "steps": t.steps} for t in targets}

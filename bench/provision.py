@@ -1,7 +1,7 @@
 """Create the benchmark's users and bearer tokens in bulk: ``python -m bench.provision N OUT``.
 
 Writes ``[[user_id, token], ...]`` to OUT. Tokens are made the way ``api.tokens`` makes
-them (prefix + 256 random bits, SHA-256 stored), but in two bulk inserts instead of 2 × N.
+them (prefix + 256 random bits, SHA-256 stored), but in two bulk inserts instead of 2 x N.
 """
 
 from __future__ import annotations

@@ -139,7 +139,13 @@ class WsConnection(asyncio.Protocol):
 
 
 async def connect(
-    index: int, host: str, port: int, path: str, headers: dict[str, str], on_frame: FrameHandler, timeout: float
+    index: int,
+    host: str,
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    on_frame: FrameHandler,
+    timeout: float,
 ) -> WsConnection:
     loop = asyncio.get_running_loop()
     request = handshake(host, port, path, headers)

@@ -17,10 +17,16 @@ _BACKENDS = {
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
 }
 
+# redis-py 8 reads with a 5 s socket timeout by default, and the core layer's receive is a
+# 5 s BZPOPMIN: its consumers then die with TimeoutError, even idle (channels_redis#422).
+# The relay turns the timeout off, as a seed on redis-py 8 has to, so that it is measured
+# at its best.
+_HOST = {"address": REDIS_URL, "socket_timeout": None} if RELAY_LAYER == "core" else REDIS_URL
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": _BACKENDS[RELAY_LAYER],
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"relay-{RELAY_LAYER}"},
+        "CONFIG": {"hosts": [_HOST], "prefix": f"relay-{RELAY_LAYER}"},
     }
 }
 ASGI_APPLICATION = "bench.relay.application"

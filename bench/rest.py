@@ -17,7 +17,9 @@ import websockets
 from bench.stats import percentiles
 
 
-async def coucou_latency(port: int, token: str, *, requests: int, warmup: int = 5, pause_s: float = 0.02) -> dict[str, Any]:
+async def coucou_latency(
+    port: int, token: str, *, requests: int, warmup: int = 5, pause_s: float = 0.02
+) -> dict[str, Any]:
     base = f"127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
     arrived: dict[str, float] = {}

@@ -3,7 +3,7 @@
 Phases, all on loopback, in one run:
 1. publish-side figures from one worker-like process (bench/micro.py);
 2. paced load against Coucou and the two seed-style relays, 1,000 sockets each, rate by rate,
-   then 2× each one's zero-loss rate (bench/sweep.py);
+   then 2x each one's zero-loss rate (bench/sweep.py);
 3. ``POST /api/coucou`` → frame through a real Celery worker (bench/rest.py);
 4. RSS of a fresh Coucou web process per idle socket at 1,000 and 10,000 sockets, and
    pings answered on every one of them.
@@ -49,23 +49,49 @@ class Config:
     micro_s: float
     hold_s: float  # how long the 10,000 sockets are held (daphne pings every 20 s)
     budget_s: float
+    rss_phase: bool  # a fresh web process with 1,000 then 10,000 idle sockets
+    variants: tuple[str, ...]  # measured alongside (bench/targets.py)
     sockets: int = 1000
     rss_sockets: tuple[int, int] = (1000, 10_000)
     publishers: int = 2  # per target: two worker-like processes, each with its half of the users
 
 
 FULL = Config(
-    name="full", command="make bench", out=BENCH,
+    name="full",
+    command="make bench",
+    out=BENCH,
     rates=(200, 500, 1000, 1500, 2000, 2500, 3000, 3500, 4000, 4500, 5000, 6000),
-    step_s=4, step_200_s=10, settle_s=3, overload_s=10, overload_limit_s=60, overload_quiet_s=5,
-    rest_requests=200, micro_s=3, hold_s=25, budget_s=560,
-)  # fmt: skip
+    step_s=4,
+    step_200_s=10,
+    settle_s=3,
+    overload_s=10,
+    overload_limit_s=60,
+    overload_quiet_s=5,
+    rest_requests=200,
+    micro_s=3,
+    hold_s=25,
+    budget_s=560,
+    rss_phase=True,
+    variants=("coucou_fastdispatch",),
+)
 QUICK = Config(
-    name="quick", command="make bench-quick", out=BENCH / "out",
+    name="quick",
+    command="make bench-quick",
+    out=BENCH / "out",
     rates=(200, 1500, 3000, 4500),
-    step_s=1, step_200_s=2, settle_s=1, overload_s=2, overload_limit_s=10, overload_quiet_s=2,
-    rest_requests=30, micro_s=0.5, hold_s=0, budget_s=100,
-)  # fmt: skip
+    step_s=1,
+    step_200_s=2,
+    settle_s=1,
+    overload_s=2,
+    overload_limit_s=10,
+    overload_quiet_s=2,
+    rest_requests=30,
+    micro_s=0.5,
+    hold_s=0,
+    budget_s=105,
+    rss_phase=False,
+    variants=(),
+)
 
 
 class Budget:
@@ -73,7 +99,7 @@ class Budget:
 
     def __init__(self, seconds: float, stack: Stack) -> None:
         self.deadline = time.monotonic() + seconds
-        self.timer = threading.Timer(seconds + 15, self._expire, args=(stack,))
+        self.timer = threading.Timer(seconds + 10, self._expire, args=(stack,))
         self.timer.daemon = True
         self.timer.start()
 
@@ -103,8 +129,9 @@ def rest_phase(server: Server, token: str, cfg: Config) -> dict[str, Any]:
     return asyncio.run(coucou_latency(server.port, token, requests=cfg.rest_requests))
 
 
-def rss_phase(stack: Stack, client: LineProc, cfg: Config, users: list[tuple[int, str]],
-              time_left: Callable[[], float]) -> dict[str, Any]:  # fmt: skip
+def rss_phase(
+    stack: Stack, client: LineProc, cfg: Config, users: list[tuple[int, str]], time_left: Callable[[], float]
+) -> dict[str, Any]:
     """RSS of a fresh Coucou web process per idle socket, and app-level pings on every socket."""
     server = stack.web("web-rss", "config.asgi:application")
     specs = socket_specs("coucou", users)
@@ -119,18 +146,30 @@ def rss_phase(stack: Stack, client: LineProc, cfg: Config, users: list[tuple[int
             result["skipped"] = f"{count} sockets: not enough time left in the budget"
             log(f"rss @ {count} sockets skipped: {count - done} more connections would overrun the budget")
             break
-        answer = client.call("connect", timeout=600, target="rss", host="127.0.0.1", port=server.port,
-                             sockets=specs[done:count], concurrency=100)  # fmt: skip
+        answer = client.call(
+            "connect",
+            timeout=600,
+            target="rss",
+            host="127.0.0.1",
+            port=server.port,
+            sockets=specs[done:count],
+            concurrency=100,
+        )
         rate = (count - done) / max(answer["seconds"], 0.1)
         done = count
         time.sleep(2)
         rss = server.rss_kb()
         ping = client.call("ping", timeout=60, target="rss", limit_s=20)
         result[str(count)] = {
-            "connect": answer, "rss_kb": rss, "kb_per_socket": round((rss - base) / count, 1), "ping": ping,
-        }  # fmt: skip
-        log(f"rss @ {count} sockets: {rss} KB ({result[str(count)]['kb_per_socket']} KB/socket), "
-            f"{ping['pongs']}/{ping['sent']} pongs, p99 {ping['latency_ms']['p99']} ms")  # fmt: skip
+            "connect": answer,
+            "rss_kb": rss,
+            "kb_per_socket": round((rss - base) / count, 1),
+            "ping": ping,
+        }
+        log(
+            f"rss @ {count} sockets: {rss} KB ({result[str(count)]['kb_per_socket']} KB/socket), "
+            f"{ping['pongs']}/{ping['sent']} pongs, p99 {ping['latency_ms']['p99']} ms"
+        )
     if cfg.hold_s and str(max(cfg.rss_sockets)) in result:
         time.sleep(cfg.hold_s)
         ping = client.call("ping", timeout=60, target="rss", limit_s=20)
@@ -152,33 +191,64 @@ def run(cfg: Config) -> dict[str, Any]:
     try:
         log(f"Redis on {stack.redis.url}; work dir {work.relative_to(ROOT)}")
         stack.python("manage.py", "migrate", "--noinput", "-v", "0")
-        users = orjson.loads(_provision(stack, max(cfg.rss_sockets) + 1, work))
+        users = orjson.loads(
+            _provision(stack, (max(cfg.rss_sockets) if cfg.rss_phase else cfg.sockets) + 1, work)
+        )
         users = [(uid, token) for uid, token in users]
         log(f"{len(users)} users and tokens")
         micro = orjson.loads(stack.python("-m", "bench.micro", str(cfg.micro_s)))
-        log(f"publish: {micro['publish'][0]['calls_per_s']}/s; progress: {micro['progress']['calls_per_s']}/s")
+        log(
+            f"publish: {micro['publish'][0]['calls_per_s']}/s; progress: {micro['progress']['calls_per_s']}/s"
+        )
         stack.worker()
         client = stack.helper("client", "-m", "bench.client")
-        load = bring_up(stack, client, list(report.TARGETS), users[: cfg.sockets], publishers=cfg.publishers, log=log)
-        reserve = cfg.budget_s * 0.3
-        sweep(client, load, cfg.rates, step_s=cfg.step_s, step_200_s=cfg.step_200_s, settle_s=cfg.settle_s,
-              time_left=lambda: budget.left() - reserve, log=log)  # fmt: skip
-        overload(client, load, seconds=cfg.overload_s, limit_s=cfg.overload_limit_s, quiet_s=cfg.overload_quiet_s,
-                 log=log)  # fmt: skip
+        names = [*report.TARGETS, *cfg.variants]
+        load = bring_up(stack, client, names, users[: cfg.sockets], publishers=cfg.publishers, log=log)
+        # what the later phases need: 2x runs, REST, the 10,000 sockets, stopping
+        reserve = (
+            len(names) * (cfg.overload_s + cfg.overload_quiet_s + 2) + 8 + (150 if cfg.rss_phase else 0) + 5
+        )
+        sweep(
+            client,
+            load,
+            cfg.rates,
+            step_s=cfg.step_s,
+            step_200_s=cfg.step_200_s,
+            settle_s=cfg.settle_s,
+            time_left=lambda: budget.left() - reserve,
+            log=log,
+        )
+        overload(
+            client,
+            load,
+            seconds=cfg.overload_s,
+            limit_s=cfg.overload_limit_s,
+            quiet_s=cfg.overload_quiet_s,
+            log=log,
+        )
         targets = {t.name: t for t in load}
         rest = rest_phase(targets["coucou"].server, users[-1][1], cfg)
         log(f"POST /api/coucou -> frame: {rest['frame_ms']}")
         for name, target in targets.items():
             client.call("close", timeout=60, target=name)
             target.server.stop()
-        rss = rss_phase(stack, client, cfg, users[: max(cfg.rss_sockets)], budget.left)
+        rss = (
+            rss_phase(stack, client, cfg, users[: max(cfg.rss_sockets)], budget.left) if cfg.rss_phase else {}
+        )
+        rss["load_phase"] = {t.name: t.rss for t in load}
     finally:
         stack.stop()
         budget.timer.cancel()
     return report.assemble(
-        cfg=cfg, started=started, seconds=time.time() - started, micro=micro, targets=targets, rest=rest, rss=rss,
+        cfg=cfg,
+        started=started,
+        seconds=time.time() - started,
+        micro=micro,
+        targets=targets,
+        rest=rest,
+        rss=rss,
         machine_info=machine.describe(cpu_before, time.time() - started),
-    )  # fmt: skip
+    )
 
 
 def _provision(stack: Stack, n: int, work: Path) -> bytes:

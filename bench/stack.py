@@ -4,7 +4,9 @@ line-driven helpers (the socket client and the publishers). All loopback, all ch
 from __future__ import annotations
 
 import os
+import secrets
 import selectors
+import signal
 import subprocess
 import sys
 import time
@@ -28,9 +30,15 @@ class LineProc:
         self.name = name
         self.log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
-            argv, env=env, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-            start_new_session=True, preexec_fn=die_with_parent,
-        )  # fmt: skip
+            argv,
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
         assert self.popen.stdout is not None
         self._stdout: IO[bytes] = self.popen.stdout
         self._selector = selectors.DefaultSelector()
@@ -54,14 +62,21 @@ class LineProc:
         self.send(cmd, **args)
         return self.receive(timeout)
 
-    def stop(self) -> None:
-        if self.popen.poll() is None:
+    def close_stdin(self) -> None:
+        # End of input is the helpers' signal to finish: each stops at its next command.
+        if self.popen.stdin is not None and not self.popen.stdin.closed:
             try:
-                self.send("quit")
-                self.popen.wait(10)
-            except (OSError, subprocess.TimeoutExpired):
-                self.popen.kill()
-                self.popen.wait()
+                self.popen.stdin.close()
+            except OSError:
+                pass
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.close_stdin()
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
         self.log.close()
 
 
@@ -78,6 +93,12 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "config.settings",
+            # Production-like: DEBUG off (Django keeps no query log, serves no static files).
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            # The REST phase sends hundreds of jobs for one user: the throttle still runs, never bites.
+            "API_ENQUEUE_RATE": "1000000/m",
         }
         self.procs: list[Proc] = []
         self.helpers: list[LineProc] = []
@@ -90,14 +111,24 @@ class Stack:
             raise RuntimeError(f"python {' '.join(args)} failed:\n{done.stderr[-3000:]}")
         return done.stdout
 
-    def web(self, name: str, app: str, *, env: dict[str, str] | None = None, uvloop: bool = False,
-            wait: bool = True) -> Server:  # fmt: skip
+    def web(
+        self,
+        name: str,
+        app: str,
+        *,
+        env: dict[str, str] | None = None,
+        uvloop: bool = False,
+        wait: bool = True,
+    ) -> Server:
         port = free_port()
         launcher = [sys.executable, "-m", "bench.serve"] if uvloop else [str(BIN / "daphne")]
         proc = Proc(
-            name, [*launcher, "-b", "127.0.0.1", "-p", str(port), app],
-            env={**self.env, **(env or {})}, cwd=ROOT, log=self.logs / f"{name}.log",
-        ).start()  # fmt: skip
+            name,
+            [*launcher, "-b", "127.0.0.1", "-p", str(port), app],
+            env={**self.env, **(env or {})},
+            cwd=ROOT,
+            log=self.logs / f"{name}.log",
+        ).start()
         self.procs.append(proc)
         server = Server(name, proc, port)
         if wait:
@@ -108,10 +139,24 @@ class Stack:
         log = self.logs / "worker.log"
         proc = Proc(
             "worker",
-            [str(BIN / "celery"), "-A", "config", "worker", "-l", "INFO", "--concurrency", str(concurrency),
-             "--hostname", "bench@%h", "--without-mingle", "--without-gossip"],
-            env=self.env, cwd=ROOT, log=log,
-        ).start()  # fmt: skip
+            [
+                str(BIN / "celery"),
+                "-A",
+                "config",
+                "worker",
+                "-l",
+                "INFO",
+                "--concurrency",
+                str(concurrency),
+                "--hostname",
+                "bench@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env=self.env,
+            cwd=ROOT,
+            log=log,
+        ).start()
         self.procs.append(proc)
         deadline = time.monotonic() + 60
         while b" ready." not in log.read_bytes():
@@ -121,16 +166,35 @@ class Stack:
         return proc
 
     def helper(self, name: str, *args: str, env: dict[str, str] | None = None) -> LineProc:
-        proc = LineProc(name, [sys.executable, *args], env={**self.env, **(env or {})}, log=self.logs / f"{name}.log")
+        proc = LineProc(
+            name, [sys.executable, *args], env={**self.env, **(env or {})}, log=self.logs / f"{name}.log"
+        )
         self.helpers.append(proc)
         return proc
 
     def stop(self) -> None:
-        for helper in reversed(self.helpers):
+        """Stop everything at once: SIGTERM to all, a short grace, then SIGKILL."""
+        for helper in self.helpers:
+            helper.close_stdin()
+        for proc in self.procs:
+            proc.signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for popen in [h.popen for h in self.helpers] + [p.popen for p in self.procs if p.popen]:
+            try:
+                popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for helper in self.helpers:
             helper.stop()
-        for proc in reversed(self.procs):
-            proc.stop()
+        for proc in self.procs:
+            proc.stop(timeout=1)
         self.redis.stop()
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Server:
@@ -158,8 +222,7 @@ class Server:
         raise RuntimeError("no VmRSS")
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_s(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.stop()

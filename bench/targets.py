@@ -4,6 +4,9 @@ used to measure a change before and after (``python -m bench.compare``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+
+NOHIREDIS = Path(__file__).resolve().parent / "nohiredis"
 
 
 @dataclass(frozen=True)
@@ -30,5 +33,6 @@ SPECS: dict[str, TargetSpec] = {
     # variants, for before/after measurements
     "coucou_uvloop": TargetSpec("config.asgi:application", "coucou", uvloop=True),
     "coucou_fastdispatch": TargetSpec("bench.variants:application", "coucou"),
+    "coucou_nohiredis": TargetSpec("config.asgi:application", "coucou", {"PYTHONPATH": str(NOHIREDIS)}),
     "relay_pubsub_uvloop": _relay("pubsub", uvloop=True),
 }

@@ -1,9 +1,11 @@
 """Coucou with the consumer change recommended in bench/RESULTS.md, to measure it.
 
 Channels' ``AsyncConsumer.dispatch`` awaits ``aclose_old_connections()`` before *every*
-handler: a hop to the one thread-sensitive executor thread and back, per relayed frame. The
-live-event handler touches no database, so this consumer skips that hop for it. Wired like
-``config/asgi.py``; served as ``bench.variants:application``.
+handler: a hop to the process's one thread-sensitive executor thread and back, per relayed
+frame and per client frame. ``EventsConsumer`` never touches the database (the socket is
+authenticated by the middleware, whose lookups close their own connections), so this
+consumer dispatches without the hop. Wired like ``config/asgi.py``; served as
+``bench.variants:application``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()
 
+from channels.consumer import get_handler_name  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.urls import path  # noqa: E402
@@ -24,15 +27,14 @@ from api.tokens import auser_for_token  # noqa: E402
 from realtime import backpressure, conf  # noqa: E402
 from realtime.auth import SocketAuthMiddleware  # noqa: E402
 from realtime.consumers import EventsConsumer  # noqa: E402
-from realtime.stream import RELAY_MESSAGE_TYPE  # noqa: E402
 
 
 class FastDispatchEventsConsumer(EventsConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
-        if message["type"] == RELAY_MESSAGE_TYPE:
-            await self.realtime_event(message)  # no database here: no close_old_connections hop
-        else:
-            await super().dispatch(message)
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)  # no database here: no close_old_connections hop
 
 
 backpressure.install(conf.get().slow_reader)

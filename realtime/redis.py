@@ -23,6 +23,9 @@ def sync_client() -> redis.Redis:
     """The process's client; a forked child (a Celery worker) builds its own.
 
     It rides out a short Redis restart: a failed command is retried for about two seconds.
+    One connection, behind redis-py's lock: taking a connection from a pool and giving it
+    back costs about a fifth of a publish's CPU (bench/RESULTS.md). Pipelines still take
+    their own connection from the pool.
     """
     pid = os.getpid()
     client = _sync.get(pid)
@@ -35,6 +38,7 @@ def sync_client() -> redis.Redis:
             health_check_interval=30,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=6),
             retry_on_error=[ConnectionError, TimeoutError],
+            single_connection_client=True,
         )
     return client
 
