@@ -5,19 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.live.harness import Stack
+from tests.live.harness import Stack, running_stack
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Redis, one daphne and one Celery worker, shared by the tests of one module."""
-    live = Stack(Path(tmp_path_factory.mktemp("stack")))
-    try:
-        live.start_web()
-        live.start_worker()
+    with running_stack(Path(tmp_path_factory.mktemp("stack"))) as live:
         yield live
-    finally:
-        live.stop()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,7 +8,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ class Stack:
         }
         self.procs: list[Proc] = []
         self.webs: list[tuple[Proc, int]] = []
+        self.workers: dict[str, Proc] = {}
         self.manage("migrate", "--noinput", "-v", "0")
 
     # --- processes -------------------------------------------------------------------
@@ -75,6 +77,7 @@ class Stack:
             env=self.env, cwd=ROOT, log=log,
         ).start()  # fmt: skip
         self.procs.append(proc)
+        self.workers[name] = proc
         wait_until(lambda: b" ready." in log.read_bytes(), timeout=60, what=f"worker {name}", proc=proc)
         return proc
 
@@ -149,6 +152,19 @@ class Stack:
             additional_headers=headers,
             max_size=2**22,
         )
+
+
+@contextmanager
+def running_stack(tmp: Path, *, workers: Sequence[str] = ("w1",), **settings: str) -> Iterator[Stack]:
+    """Redis, one daphne and the named Celery workers, with ``settings`` in their environment."""
+    live = Stack(tmp, **settings)
+    try:
+        live.start_web()
+        for name in workers:
+            live.start_worker(name)
+        yield live
+    finally:
+        live.stop()
 
 
 def _health(port: int) -> bool:

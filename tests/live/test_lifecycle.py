@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.live.harness import Stack, frames_until, job_ended, recv_json
+from tests.live.harness import Stack, frames_until, job_ended, recv_json, running_stack
 
 pytestmark = pytest.mark.asyncio
 
@@ -26,13 +26,8 @@ SETTINGS = {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    live = Stack(Path(tmp_path_factory.mktemp("lifecycle")), **SETTINGS)
-    try:
-        live.start_web()
-        live.workers = {name: live.start_worker(name) for name in ("w1", "w2")}  # type: ignore[attr-defined]
+    with running_stack(Path(tmp_path_factory.mktemp("lifecycle")), workers=("w1", "w2"), **SETTINGS) as live:
         yield live
-    finally:
-        live.stop()
 
 
 async def start(http: Any, task: str, **params: Any) -> str:
@@ -96,12 +91,12 @@ async def test_a_sigkilled_worker_job_is_redelivered_and_completes(stack: Stack)
         job_id = await start(http, "demo.sleep", seconds=3)
         started = (await frames_until(ws, lambda f: f["type"] == "job.started"))[-1]
         victim = started["data"]["worker"].split("@")[0]
-        stack.workers[victim].kill()  # SIGKILL to the worker and its pool  # type: ignore[attr-defined]
+        stack.workers[victim].kill()  # SIGKILL to the worker and its pool
         killed = time.monotonic()
         frames = await frames_until(ws, job_ended(job_id), timeout=60)
         took = time.monotonic() - killed
         stored = (await http.get(f"/api/jobs/{job_id}")).json()
-    stack.workers[victim] = stack.start_worker(victim)  # type: ignore[attr-defined]
+    stack.start_worker(victim)
     types = [f["type"] for f in frames]
     assert "job.retrying" in types and types[-1] == "job.succeeded"
     retrying = frames[types.index("job.retrying")]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from tests.live.harness import Stack, frames_until, job_ended, recv_json, wait_until
+from tests.live.harness import Stack, frames_until, job_ended, recv_json, running_stack, wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -163,12 +163,10 @@ async def test_socket_that_stops_reading_is_closed_4008_and_resumes_without_loss
 @pytest.fixture(scope="module")
 def short_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack that keeps only ~100 events per user."""
-    live = Stack(Path(tmp_path_factory.mktemp("short")), REALTIME_STREAM_MAXLEN="100")
-    try:
-        live.start_web()
+    with running_stack(
+        Path(tmp_path_factory.mktemp("short")), workers=(), REALTIME_STREAM_MAXLEN="100"
+    ) as live:
         yield live
-    finally:
-        live.stop()
 
 
 async def test_asking_for_events_past_retention_gets_resync_then_the_rest(short_stack: Stack) -> None:

@@ -12,7 +12,7 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
-from tests.live.harness import Stack, frames_until, job_ended, recv_json
+from tests.live.harness import Stack, frames_until, job_ended, recv_json, running_stack
 
 pytestmark = pytest.mark.asyncio
 
@@ -21,13 +21,8 @@ TRUSTED = "https://app.example"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    live = Stack(Path(tmp_path_factory.mktemp("stack")), CSRF_TRUSTED_ORIGINS=TRUSTED)
-    try:
-        live.start_web()
-        live.start_worker()
+    with running_stack(Path(tmp_path_factory.mktemp("stack")), CSRF_TRUSTED_ORIGINS=TRUSTED) as live:
         yield live
-    finally:
-        live.stop()
 
 
 async def new_ticket(stack: Stack, token: str) -> str:
