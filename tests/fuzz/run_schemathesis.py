@@ -41,7 +41,10 @@ def main() -> int:
             )  # fmt: skip
         finally:
             stack.stop()
-    print(run.stdout[-6000:], run.stderr[-3000:], sep="\n")
+    if run.returncode != 0:
+        print(run.stdout[-6000:], run.stderr[-3000:], sep="\n")
+    else:  # schemathesis's summary, without its pytest-like "=== ... in 32s ===" rulers
+        print("\n".join(line for line in run.stdout[-3000:].splitlines() if not line.startswith("===")))
     cases = sum(int(n) for n in re.findall(r"(\d+) generated", run.stdout)) or _total_cases(run.stdout)
     print(f"schemathesis: {cases} test cases, exit {run.returncode}")
     if run.returncode != 0:
