@@ -1,61 +1,81 @@
 """``POST /api/coucou`` → ``coucou`` frame: a real job through the API, Celery and the socket.
 
 One user holds a socket; the driver POSTs, one request at a time, and times from just before
-the request to the arrival of that job's ``coucou`` frame (which may come before the 202).
+the request is written to the arrival of that job's ``coucou`` frame (which may come before
+the 202). Both clients are minimal (bench/rawws.py and one keep-alive HTTP/1.1 connection),
+as in the other phases: httpx and websockets cost the shared two cores about 2 ms per job,
+which the server would be charged for.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
-import httpx
-import websockets
+import orjson
 
+from bench import rawws
 from bench.stats import percentiles
+
+
+class _Http:
+    """One keep-alive HTTP/1.1 connection: enough for ``POST /api/coucou``'s small JSON answers."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def post(self, path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+        lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Length: 0"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
 
 
 async def coucou_latency(
     port: int, token: str, *, requests: int, warmup: int = 5, pause_s: float = 0.02
 ) -> dict[str, Any]:
-    base = f"127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
-    arrived: dict[str, float] = {}
-    waiting: dict[str, asyncio.Future[float]] = {}
+    arrived: dict[str, int] = {}
+    waiting: dict[str, asyncio.Future[int]] = {}
 
-    async def listen(ws: Any) -> None:
-        async for raw in ws:
-            frame = json.loads(raw)
-            if frame.get("type") == "coucou":
-                now = time.perf_counter()
-                job = frame["job"]
-                arrived[job] = now
-                if job in waiting and not waiting[job].done():
-                    waiting[job].set_result(now)
+    def on_frame(conn: rawws.WsConnection, opcode: int, payload: bytes, now: int) -> None:
+        if opcode != rawws.OP_TEXT or b'"type":"coucou"' not in payload:
+            return
+        job = orjson.loads(payload)["job"]
+        arrived[job] = now
+        if job in waiting and not waiting[job].done():
+            waiting[job].set_result(now)
 
+    socket = await rawws.connect(0, "127.0.0.1", port, "/ws/events/", headers, on_frame, timeout=10)
+    http = _Http(*await asyncio.open_connection("127.0.0.1", port))
     frame_ms: list[float] = []
     response_ms: list[float] = []
-    async with (
-        websockets.connect(f"ws://{base}/ws/events/", additional_headers=headers) as ws,
-        httpx.AsyncClient(base_url=f"http://{base}", headers=headers, timeout=10) as http,
-    ):
-        listener = asyncio.create_task(listen(ws))
+    try:
         for i in range(warmup + requests):
-            started = time.perf_counter()
-            response = await http.post("/api/coucou")
-            answered = time.perf_counter()
-            response.raise_for_status()
-            job = response.json()["id"]
+            started = time.monotonic_ns()
+            status, body = await asyncio.wait_for(http.post("/api/coucou", headers), 10)
+            answered = time.monotonic_ns()
+            if status != 202:
+                raise RuntimeError(f"POST /api/coucou answered {status}: {body[:300]!r}")
+            job = orjson.loads(body)["id"]
             if job in arrived:
                 at = arrived[job]
             else:
                 waiting[job] = asyncio.get_running_loop().create_future()
                 at = await asyncio.wait_for(waiting[job], 10)
             if i >= warmup:
-                frame_ms.append((at - started) * 1000)
-                response_ms.append((answered - started) * 1000)
+                frame_ms.append((at - started) / 1e6)
+                response_ms.append((answered - started) / 1e6)
             await asyncio.sleep(pause_s)
-        listener.cancel()
+    finally:
+        socket.abort()
+        http.writer.close()
     return {"frame_ms": percentiles(frame_ms), "response_ms": percentiles(response_ms)}

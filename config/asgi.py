@@ -1,4 +1,13 @@
-"""HTTP goes to Django; ``/ws/events/`` goes through Origin checks and socket auth.
+"""HTTP goes to Django on a pool of threads; ``/ws/events/`` goes through Origin checks and
+socket auth to the Channels consumer.
+
+Every view of Coucou is synchronous. Django's ASGI handler would run each request in async
+mode: each middleware's ``process_request`` / ``process_response`` and the view hop to a new
+per-request thread and back, about a dozen hops, which cost 2-3 ms of CPU per request here
+(bench/RESULTS.md). a2wsgi runs Django's WSGI handler instead, the whole request on one
+thread of a fixed pool (``HTTP_THREADS``), as gunicorn would, while daphne keeps serving
+the sockets on the event loop. Database connections then live per pool thread, so
+``CONN_MAX_AGE`` works as under WSGI.
 
 With ``DEBUG`` on, HTTP serves ``/static/`` too (the demo page, coucou.js), as ``runserver``
 does; in production the proxy serves the collected files (``manage.py collectstatic``).
@@ -8,15 +17,16 @@ from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
+from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-django_asgi_app = get_asgi_application()
+django_wsgi_app = get_wsgi_application()
 
+from a2wsgi import WSGIMiddleware  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: E402
 
 from api.tokens import auser_for_token  # noqa: E402
 from realtime import backpressure, conf  # noqa: E402
@@ -27,7 +37,10 @@ backpressure.install(conf.get().slow_reader)
 
 application = ProtocolTypeRouter(
     {
-        "http": ASGIStaticFilesHandler(django_asgi_app) if settings.DEBUG else django_asgi_app,
+        "http": WSGIMiddleware(
+            StaticFilesHandler(django_wsgi_app) if settings.DEBUG else django_wsgi_app,
+            workers=settings.HTTP_THREADS,
+        ),
         "websocket": SessionMiddlewareStack(
             SocketAuthMiddleware(URLRouter(websocket_urlpatterns), authenticate_bearer=auser_for_token)
         ),

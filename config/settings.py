@@ -68,6 +68,8 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "config.urls"
 ASGI_APPLICATION = "config.asgi.application"
+# Threads that run HTTP requests in each web process (config/asgi.py); sockets do not use them.
+HTTP_THREADS = env_int("HTTP_THREADS", 10)
 
 TEMPLATES = [
     {
@@ -84,6 +86,9 @@ TEMPLATES = [
     },
 ]
 
+# Connections are kept for a minute (web: one per HTTP pool thread, config/asgi.py; worker:
+# one per pool process). Opening and closing one per task cost a SQLite worker 3.8 ms of the
+# 6.5 ms a coucou job took (closing the last connection checkpoints the WAL).
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / '.data' / 'db.sqlite3'}", conn_max_age=60
@@ -93,7 +98,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web and worker processes write the same file: WAL lets readers and one writer work at
     # once, IMMEDIATE transactions take the write lock up front (no upgrade deadlock), and the
     # timeout makes a writer wait for the lock instead of failing with "database is locked".
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
@@ -155,12 +159,18 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]  # pickle from a broker is code execution
 CELERY_TASK_IGNORE_RESULT = True  # the Job row is the truth, not a result backend
+CELERY_RESULT_BACKEND = "config.celery_app:NoResults"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SEND_SENT_EVENT = True  # Flower shows queued tasks
+# No task-sent event: a second Redis round trip in every POST /api/jobs (bench/RESULTS.md).
+# Flower shows a task from the moment a worker receives it; the Job row shows it queued.
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery's Django fixup closes every database connection before and after each task unless
+# this is set; config/celery_app.py applies CONN_MAX_AGE around tasks instead, as Django
+# does around requests (a new SQLite connection per task cost more than the coucou job).
+CELERY_DB_REUSE_MAX = 1_000_000
 # A Redis blip must not restart running jobs: they finish, and the redelivered message (after
 # the visibility timeout) finds the Job finished and does nothing (jobs/runtime.py).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False

@@ -7,7 +7,6 @@ import signal
 import time
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from ninja import Field, Schema
 
 from jobs.context import JobContext
@@ -17,8 +16,7 @@ from jobs.registry import Retry, job
 
 @job("coucou", description='Push "coucou <username>" to the caller.')
 def coucou(ctx: JobContext) -> dict[str, str]:
-    username = get_user_model().objects.get(pk=ctx.owner_id).get_username()
-    message = f"coucou {username}"
+    message = f"coucou {ctx.owner.get_username()}"
     ctx.push("coucou", {"message": message})
     return {"message": message}
 

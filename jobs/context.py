@@ -33,6 +33,7 @@ class JobContext:
     - ``check_cancelled()`` (and ``progress()``) raise ``JobCancelled`` once the job is
       cancelled; cancellation is cooperative.
     - ``push(type, data)`` sends an event of the body's own to the job's owner.
+    - ``owner`` is the user who started the job (loaded once, on first use).
     """
 
     def __init__(
@@ -48,6 +49,7 @@ class JobContext:
         max_hz: float = 10.0,
         db_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        owner: Any = None,
     ) -> None:
         self.job_id = job_id
         self.owner_id = owner_id
@@ -59,6 +61,7 @@ class JobContext:
         self._interval = 1.0 / max_hz
         self._db_interval = db_interval
         self._clock = clock
+        self._owner = owner
         self._lock = threading.Lock()
         self._pending: tuple[float, float | None, str] | None = None
         self._pushed: tuple[float, float | None, str] | None = None
@@ -68,6 +71,15 @@ class JobContext:
         self._cancelled = False
         self._closed = False
         _ticker().watch(self)
+
+    @property
+    def owner(self) -> Any:
+        """The user who started the job."""
+        if self._owner is None:
+            from django.contrib.auth import get_user_model
+
+            self._owner = get_user_model().objects.get(pk=self.owner_id)
+        return self._owner
 
     def progress(self, current: float, total: float | None = None, message: str = "") -> None:
         """Report progress; cheap enough to call on every step of a loop."""

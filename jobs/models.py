@@ -91,15 +91,17 @@ class Job(models.Model):
         return bool(updated)
 
     def mark_running(self) -> bool:
-        ok = self._transition(
-            (JobStatus.QUEUED,),  # two deliveries of one queued job: only one starts it
-            status=JobStatus.RUNNING,
-            attempts=models.F("attempts") + 1,
-            started_at=timezone.now(),
+        # Two deliveries of one queued job: only one starts it. ``attempts`` is in the
+        # condition too, so the new count is known without reading the row back.
+        now = timezone.now()
+        updated = Job.objects.filter(pk=self.pk, status=JobStatus.QUEUED, attempts=self.attempts).update(
+            status=JobStatus.RUNNING, attempts=self.attempts + 1, started_at=now
         )
-        if ok:
-            self.refresh_from_db(fields=["attempts"])
-        return ok
+        if not updated:
+            self.refresh_from_db()
+            return False
+        self.status, self.attempts, self.started_at = JobStatus.RUNNING, self.attempts + 1, now
+        return True
 
     def set_progress(self, current: float, total: float | None, message: str) -> None:
         self.progress_current, self.progress_total, self.progress_message = current, total, message[:500]

@@ -29,7 +29,7 @@ EVENT_RETRY_S = 30.0
 
 
 def execute(job_id: str, *, task_name: str, worker: str | None = None) -> None:
-    job = Job.objects.filter(pk=job_id).first()
+    job = Job.objects.select_related("owner").filter(pk=job_id).first()
     if job is None or job.task != task_name:
         logger.warning("ignoring %s for job %s: no such job of that task", task_name, job_id)
         return
@@ -65,6 +65,7 @@ def _attempt(job: Job, spec: JobSpec, emit: Any, *, is_cancelled: Any) -> None:
     ctx = JobContext(
         job_id=str(job.id),
         owner_id=job.owner_id,
+        owner=job.owner,
         task=job.task,
         attempt=attempt,
         emit=emit,

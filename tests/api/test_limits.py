@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import redis
 from django.test import RequestFactory
 
 from api.throttling import EnqueueThrottle
@@ -98,16 +100,17 @@ def test_the_enqueue_throttle_counts_per_user_in_redis(alice, bob):
     assert EnqueueThrottle("2/m").allow_request(throttled_request(bob))
 
 
-UNREACHABLE_CACHE = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
-}
-
-
-def test_the_enqueue_throttle_fails_open_when_its_redis_is_unreachable(client, alice, settings, caplog):
-    settings.CACHES = UNREACHABLE_CACHE
+def test_the_enqueue_throttle_fails_open_when_its_redis_is_unreachable(client, alice, monkeypatch, caplog):
+    unreachable = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    monkeypatch.setattr("api.throttling.sync_client", lambda: unreachable)
     throttle = EnqueueThrottle("1/m")
     assert all(throttle.allow_request(throttled_request(alice)) for _ in range(3))
-    response = post_job(client, {"task": "coucou"})
-    assert response.status_code == 202
-    assert response.json()["status"] == "queued"
     assert "throttle unavailable, allowing the request" in caplog.text
+
+
+def test_concurrent_requests_cannot_both_take_the_last_slot(alice):
+    throttle = EnqueueThrottle("5/m")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        allowed = list(pool.map(lambda _: throttle.allow_request(throttled_request(alice)), range(40)))
+    assert allowed.count(True) == 5
+
