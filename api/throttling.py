@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
 from typing import Any
 
+import redis
 from django.http import HttpRequest
 from ninja.throttling import UserRateThrottle
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
-from realtime.redis import sync_client
+from realtime import conf
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +74,26 @@ class EnqueueThrottle(UserRateThrottle):
         return wait_ms / 1000 if wait_ms else None
 
     def _sliding_log(self) -> Any:
-        client = sync_client()
+        client = throttle_client()
         if self._script is None or self._client_id != id(client):
             self._script, self._client_id = client.register_script(_SLIDING_LOG), id(client)
         return self._script
+
+
+_clients: dict[int, redis.Redis] = {}
+
+
+def throttle_client() -> redis.Redis:
+    """The process's client for throttling: pooled, 1 s timeouts, no retries.
+
+    Not realtime's client: that one retries for seconds behind one connection, and a throttle
+    that fails open anyway must not hold the HTTP threads in line while Redis is away.
+    """
+    pid = os.getpid()
+    client = _clients.get(pid)
+    if client is None:
+        _clients.clear()
+        client = _clients[pid] = redis.Redis.from_url(
+            conf.get().redis_url, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+        )
+    return client

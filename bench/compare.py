@@ -1,6 +1,6 @@
 """Measure a change before and after, side by side: ``python -m bench.compare A B [...]``.
 
-Targets are names from bench/targets.py (e.g. ``coucou coucou_fastdispatch``, ``coucou
+Targets are names from bench/targets.py (e.g. ``coucou coucou_uvloop``, ``coucou
 coucou_uvloop``). Same load as ``make bench``'s sweep (1,000 sockets each, interleaved
 steps), shorter; prints one line per step and a summary, and writes
 bench/out/compare.json. Options: ``--rates 1000,2000,3000 --step 3 --sockets 1000``.

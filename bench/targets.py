@@ -32,7 +32,6 @@ SPECS: dict[str, TargetSpec] = {
     "relay_core": _relay("core"),
     # variants, for before/after measurements
     "coucou_uvloop": TargetSpec("config.asgi:application", "coucou", uvloop=True),
-    "coucou_fastdispatch": TargetSpec("bench.variants:application", "coucou"),
     "coucou_nohiredis": TargetSpec("config.asgi:application", "coucou", {"PYTHONPATH": str(NOHIREDIS)}),
     "relay_pubsub_uvloop": _relay("pubsub", uvloop=True),
 }

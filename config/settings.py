@@ -88,10 +88,12 @@ TEMPLATES = [
 
 # Connections are kept for a minute (web: one per HTTP pool thread, config/asgi.py; worker:
 # one per pool process). Opening and closing one per task cost a SQLite worker 3.8 ms of the
-# 6.5 ms a coucou job took (closing the last connection checkpoints the WAL).
+# 6.5 ms a coucou job took (closing the last connection checkpoints the WAL). A kept
+# connection is checked before its first use in each request or task, so a database
+# restart costs no request and no job.
 DATABASES = {
     "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / '.data' / 'db.sqlite3'}", conn_max_age=60
+        default=f"sqlite:///{BASE_DIR / '.data' / 'db.sqlite3'}", conn_max_age=60, conn_health_checks=True
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -139,12 +141,12 @@ CHANNEL_LAYERS = {
     }
 }
 
-# The cache backs the API's throttles, so they hold across web processes.
+# Django's cache, for apps that use one (Coucou's throttle talks to Redis itself).
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        # One pool per process: without it every request that throttles opens a connection.
+        # One pool per process: without it every request that uses the cache opens a connection.
         "OPTIONS": {
             "socket_connect_timeout": 1,
             "socket_timeout": 1,
@@ -159,7 +161,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]  # pickle from a broker is code execution
 CELERY_TASK_IGNORE_RESULT = True  # the Job row is the truth, not a result backend
-CELERY_RESULT_BACKEND = "config.celery_app:NoResults"
+# No result backend is used, but Celery builds its (disabled) one per thread unless told it
+# is thread-safe, scanning every package's entry points each time: a third of a POST's time
+# when each request had a thread of its own (bench/RESULTS.md).
+CELERY_RESULT_BACKEND_THREAD_SAFE = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

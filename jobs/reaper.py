@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 from celery.signals import worker_ready
+from django.db import close_old_connections
 from django.utils import timezone
 
 from jobs import conf
@@ -42,6 +43,7 @@ def _reap_forever() -> None:
     while True:
         time.sleep(conf.get().reap_interval_s)
         try:
+            close_old_connections()  # this thread's own: replaced when broken or old
             reap_lost_jobs()
         except Exception as exc:  # noqa: BLE001 - the next sweep tries again
             logger.warning("reaping lost jobs failed: %s", exc)

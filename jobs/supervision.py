@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.db import close_old_connections
+
 from jobs import conf
 from jobs.exceptions import JobCancelled
 from realtime.redis import sync_client
@@ -109,6 +111,7 @@ class Supervisor:
             settings = conf.get()
             time.sleep(settings.supervise_interval_s)
             try:
+                close_old_connections()  # a forced stop writes the Job row from this thread
                 self.tick(settings)
             except Exception as exc:  # noqa: BLE001 - Redis may be restarting; try again
                 logger.warning("job supervision tick failed: %s", exc)

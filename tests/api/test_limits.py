@@ -102,9 +102,12 @@ def test_the_enqueue_throttle_counts_per_user_in_redis(alice, bob):
 
 def test_the_enqueue_throttle_fails_open_when_its_redis_is_unreachable(client, alice, monkeypatch, caplog):
     unreachable = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    monkeypatch.setattr("api.throttling.sync_client", lambda: unreachable)
+    monkeypatch.setattr("api.throttling.throttle_client", lambda: unreachable)
     throttle = EnqueueThrottle("1/m")
     assert all(throttle.allow_request(throttled_request(alice)) for _ in range(3))
+    response = post_job(client, {"task": "coucou"})
+    assert response.status_code == 202
+    assert response.json()["status"] == "queued"
     assert "throttle unavailable, allowing the request" in caplog.text
 
 
@@ -113,4 +116,3 @@ def test_concurrent_requests_cannot_both_take_the_last_slot(alice):
     with ThreadPoolExecutor(max_workers=8) as pool:
         allowed = list(pool.map(lambda _: throttle.allow_request(throttled_request(alice)), range(40)))
     assert allowed.count(True) == 5
-
