@@ -31,11 +31,12 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: E402
 
 from api.tokens import auser_for_token  # noqa: E402
-from realtime import backpressure, conf  # noqa: E402
+from realtime import backpressure, conf, pings  # noqa: E402
 from realtime.auth import SocketAuthMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 backpressure.install(conf.get().slow_reader)
+pings.install()
 
 # django-stubs types a WSGI handler's answer as HttpResponseBase, a2wsgi as Iterable[bytes].
 wsgi_app: Any = StaticFilesHandler(django_wsgi_app) if settings.DEBUG else django_wsgi_app
