@@ -21,7 +21,7 @@ from jobs.context import JobContext
 from jobs.exceptions import JobCancelled, JobFailed
 from jobs.models import Job, JobStatus
 from jobs.registry import JobSpec, get_spec
-from jobs.supervision import HOST, previous_attempt_alive, supervisor
+from jobs.supervision import HOST, cancel_requested, previous_attempt_alive, supervisor
 from realtime import publish
 
 logger = logging.getLogger(__name__)
@@ -102,7 +102,10 @@ def _failed(job: Job, spec: JobSpec, emit: Any, exc: Exception) -> None:
     # JobFailed is the body saying "this job cannot succeed": never worth another attempt.
     retryable = retry is not None and isinstance(exc, retry.on) and not isinstance(exc, JobFailed)
     delay = retry.delay_after(job.attempts) if retry and retryable else None
-    if delay is not None and job.mark_retrying(error):
+    if delay is not None and cancel_requested(str(job.id)):
+        # The owner asked to stop while this attempt ran: another one would undo that.
+        _cancelled(job, emit, job.attempts)
+    elif delay is not None and job.mark_retrying(error):
         emit("job.retrying", {"attempt": job.attempts, "delay": delay, "error": error})
         spec.celery_task.apply_async(args=[str(job.id)], task_id=str(job.id), countdown=delay)
     elif job.mark_failed(error):

@@ -46,6 +46,15 @@ def request_cancel(job_id: str) -> None:
     sync_client().set(cancel_key(job_id), "1", ex=CANCEL_FLAG_TTL_S)
 
 
+def cancel_requested(job_id: str) -> bool:
+    """Whether the job's owner asked to cancel it (the flag every worker sees at once)."""
+    try:
+        return bool(sync_client().exists(cancel_key(job_id)))
+    except Exception as exc:  # noqa: BLE001 - without Redis, the Job row's request still counts
+        logger.warning("could not read the cancel flag of job %s: %s", job_id, exc)
+        return False
+
+
 def previous_attempt_alive(job_id: str) -> bool:
     """Whether the attempt that marked this job running still runs somewhere."""
     owner = sync_client().get(heartbeat_key(job_id))

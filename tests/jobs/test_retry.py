@@ -115,6 +115,21 @@ def scratch_jobs(scratch_registry: None) -> None:
     def any_error(ctx):
         raise KeyError("gone")
 
+    @job("tests.cancelled_then_fails", retry=Retry(on=(ConnectionError,)))
+    def cancelled_then_fails(ctx):
+        job_cancel(owner=ctx.owner, job_id=ctx.job_id)  # the owner cancels while it runs
+        raise ConnectionError("the upstream went away")
+
+
+@pytest.mark.usefixtures("scratch_jobs")
+def test_a_job_cancelled_during_an_attempt_that_fails_is_not_retried(alice, redis_db):
+    row = make_job(owner=alice, task="tests.cancelled_then_fails", params={})
+    execute(str(row.pk), task_name="tests.cancelled_then_fails")
+    row.refresh_from_db()
+    assert (row.status, row.attempts) == (JobStatus.CANCELLED, 1)
+    assert [kind for kind, _ in lifecycle(alice)] == ["job.started", "job.cancelled"]
+    assert redis_db.llen("celery") == 0
+
 
 @pytest.mark.usefixtures("scratch_jobs")
 @pytest.mark.parametrize(
