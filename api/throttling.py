@@ -1,20 +1,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
-from typing import Any
 
-import redis
 from django.http import HttpRequest
 from ninja.throttling import UserRateThrottle
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
-from realtime import conf
+from realtime.redis import fail_fast_client, script
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +34,8 @@ class EnqueueThrottle(UserRateThrottle):
     """Per-user rate of job submissions, counted in Redis (shared by every web process).
 
     ninja's own throttles read a list from the cache and write it back: two round trips, and
-    two concurrent requests can both pass the last slot. This one decides in one script.
+    two concurrent requests can both pass the last slot. This one decides in one script, on
+    a client that gives up at once when Redis is away.
     One instance serves every request thread, so what ``wait()`` reports is per thread.
 
     It fails open: with Redis down the enqueue itself answers 503, which says more than a 429.
@@ -50,8 +46,6 @@ class EnqueueThrottle(UserRateThrottle):
     def __init__(self, rate: str | None = None) -> None:
         super().__init__(rate)
         self._local = threading.local()
-        self._script: Any = None
-        self._client_id = 0
 
     def allow_request(self, request: HttpRequest) -> bool:
         self._local.wait_ms = 0
@@ -59,7 +53,7 @@ class EnqueueThrottle(UserRateThrottle):
         if key is None or self.num_requests is None or self.duration is None:
             return True
         try:
-            wait_ms = self._sliding_log()(
+            wait_ms = script(fail_fast_client(), _SLIDING_LOG)(
                 keys=[f"coucou:{key}"],
                 args=[int(time.time() * 1000), self.duration * 1000, self.num_requests, uuid.uuid4().hex],
             )
@@ -72,28 +66,3 @@ class EnqueueThrottle(UserRateThrottle):
     def wait(self) -> float | None:
         wait_ms = getattr(self._local, "wait_ms", 0)
         return wait_ms / 1000 if wait_ms else None
-
-    def _sliding_log(self) -> Any:
-        client = throttle_client()
-        if self._script is None or self._client_id != id(client):
-            self._script, self._client_id = client.register_script(_SLIDING_LOG), id(client)
-        return self._script
-
-
-_clients: dict[int, redis.Redis] = {}
-
-
-def throttle_client() -> redis.Redis:
-    """The process's client for throttling: pooled, 1 s timeouts, no retries.
-
-    Not realtime's client: that one retries for seconds behind one connection, and a throttle
-    that fails open anyway must not hold the HTTP threads in line while Redis is away.
-    """
-    pid = os.getpid()
-    client = _clients.get(pid)
-    if client is None:
-        _clients.clear()
-        client = _clients[pid] = redis.Redis.from_url(
-            conf.get().redis_url, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
-        )
-    return client

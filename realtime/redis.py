@@ -1,21 +1,24 @@
-"""Long-lived Redis clients: one pool per process (sync) and per event loop (async)."""
+"""Long-lived Redis clients: one pool per process (sync, and fail-fast) and per event loop (async)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import weakref
+from typing import Any
 
 import redis
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import ExponentialBackoff
+from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 
 from realtime import conf
 
 _sync: dict[int, redis.Redis] = {}
+_fail_fast: dict[int, redis.Redis] = {}
+_scripts: dict[tuple[int, str], Any] = {}
 _async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
 
 
@@ -41,6 +44,31 @@ def sync_client() -> redis.Redis:
             single_connection_client=True,
         )
     return client
+
+
+def fail_fast_client() -> redis.Redis:
+    """The process's client for work that may skip Redis: pooled, 1 s timeouts, no retries.
+
+    The throttle fails open; it must not hold the HTTP threads in line behind
+    ``sync_client()``'s one connection while that retries through a Redis restart.
+    """
+    pid = os.getpid()
+    client = _fail_fast.get(pid)
+    if client is None:
+        _fail_fast.clear()
+        client = _fail_fast[pid] = redis.Redis.from_url(
+            conf.get().redis_url, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+        )
+    return client
+
+
+def script(client: redis.Redis, lua: str) -> Any:
+    """``lua`` registered on ``client``, once per client (EVALSHA, loaded again if flushed)."""
+    key = (id(client), lua)
+    registered = _scripts.get(key)
+    if registered is None:
+        registered = _scripts[key] = client.register_script(lua)
+    return registered
 
 
 def probe() -> bool:

@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import redis
 from django.core.signals import setting_changed
 
 from realtime import conf
 from realtime.groups import pubsub_channel_for, seq_key, stream_key
-from realtime.redis import async_client, sync_client
+from realtime.redis import async_client, script, sync_client
 
 RELAY_MESSAGE_TYPE = "realtime.event"
 
@@ -46,16 +45,6 @@ redis.call('PEXPIRE', KEYS[2], ARGV[5])
 redis.call('PUBLISH', ARGV[3], cmsgpack.pack({type=ARGV[6], seq=seq, frame=frame}))
 return seq
 """
-
-_scripts: dict[int, Any] = {}
-
-
-def _publish_script(client: redis.Redis) -> Any:
-    script = _scripts.get(id(client))
-    if script is None:
-        _scripts.clear()
-        script = _scripts[id(client)] = client.register_script(_PUBLISH_LUA)
-    return script
 
 
 @functools.cache
@@ -85,7 +74,7 @@ def publish(user_id: int, type: str, data: dict[str, Any] | None = None, *, job:
     settings = _settings()
     now_ms, ts = _now()
     body = orjson.dumps({"type": type, "job": job, "ts": ts, "data": data or {}})
-    seq = _publish_script(sync_client())(
+    seq = script(sync_client(), _PUBLISH_LUA)(
         keys=[seq_key(user_id), stream_key(user_id)],
         args=[
             body,

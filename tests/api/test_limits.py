@@ -102,7 +102,7 @@ def test_the_enqueue_throttle_counts_per_user_in_redis(alice, bob):
 
 def test_the_enqueue_throttle_fails_open_when_its_redis_is_unreachable(client, alice, monkeypatch, caplog):
     unreachable = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    monkeypatch.setattr("api.throttling.throttle_client", lambda: unreachable)
+    monkeypatch.setattr("api.throttling.fail_fast_client", lambda: unreachable)
     throttle = EnqueueThrottle("1/m")
     assert all(throttle.allow_request(throttled_request(alice)) for _ in range(3))
     response = post_job(client, {"task": "coucou"})
