@@ -31,6 +31,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: E402
 
 from api.tokens import auser_for_token  # noqa: E402
+from config.http import ChunkedBodies  # noqa: E402
 from realtime import backpressure, conf, pings  # noqa: E402
 from realtime.auth import SocketAuthMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
@@ -43,7 +44,10 @@ wsgi_app: Any = StaticFilesHandler(django_wsgi_app) if settings.DEBUG else djang
 
 application = ProtocolTypeRouter(
     {
-        "http": WSGIMiddleware(wsgi_app, workers=settings.HTTP_THREADS),
+        "http": ChunkedBodies(
+            WSGIMiddleware(wsgi_app, workers=settings.HTTP_THREADS),
+            max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+        ),
         "websocket": SessionMiddlewareStack(
             SocketAuthMiddleware(URLRouter(websocket_urlpatterns), authenticate_bearer=auser_for_token)
         ),

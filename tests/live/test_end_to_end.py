@@ -117,3 +117,21 @@ async def test_unknown_task_and_bad_params_are_422_naming_the_problem(stack: Sta
     assert "integer" in bad.json()["detail"][0]["msg"]
     assert too_many.status_code == 422 and "1000000" in too_many.json()["detail"][0]["msg"]
     assert listed["count"] == 0, "a rejected request must not leave a Job behind"
+
+
+async def test_a_chunked_request_body_is_read_whole(stack: Stack) -> None:
+    # Some clients stream their body (Transfer-Encoding: chunked); WSGI needs its length.
+    token = stack.token("gaspard")
+    body = b'{"task": "demo.count", "params": {"n": 3}}'
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.port)
+    head = (
+        "POST /api/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        f"Authorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    )
+    writer.write(head.encode() + b"10\r\n" + body[:16] + b"\r\n")
+    writer.write(f"{len(body) - 16:x}\r\n".encode() + body[16:] + b"\r\n0\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    status, _, payload = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 202"), answer[:300]
+    assert b'"task": "demo.count"' in payload and b'"n": 3' in payload
