@@ -76,13 +76,17 @@ class Job(models.Model):
             return None
         return round(min(100.0, 100.0 * self.progress_current / self.progress_total), 2)
 
-    def _transition(self, allowed: tuple[str, ...], **fields: Any) -> bool:
-        """Apply ``fields`` only if the row's status is still one of ``allowed``.
+    def _transition(
+        self, allowed: tuple[str, ...], *, unchanged: tuple[str, ...] = (), **fields: Any
+    ) -> bool:
+        """Apply ``fields`` only if the row's status is still one of ``allowed`` (and the
+        ``unchanged`` fields still hold this instance's values).
 
         Status changes race (a cancel against a worker, a reaper against a redelivery); a
         conditional UPDATE lets exactly one of them win, and the loser learns it lost.
         """
-        updated = Job.objects.filter(pk=self.pk, status__in=allowed).update(**fields)
+        expected = {name: getattr(self, name) for name in unchanged}
+        updated = Job.objects.filter(pk=self.pk, status__in=allowed, **expected).update(**fields)
         if updated:
             for name, value in fields.items():
                 setattr(self, name, value)
@@ -93,15 +97,13 @@ class Job(models.Model):
     def mark_running(self) -> bool:
         # Two deliveries of one queued job: only one starts it. ``attempts`` is in the
         # condition too, so the new count is known without reading the row back.
-        now = timezone.now()
-        updated = Job.objects.filter(pk=self.pk, status=JobStatus.QUEUED, attempts=self.attempts).update(
-            status=JobStatus.RUNNING, attempts=self.attempts + 1, started_at=now
+        return self._transition(
+            (JobStatus.QUEUED,),
+            unchanged=("attempts",),
+            status=JobStatus.RUNNING,
+            attempts=self.attempts + 1,
+            started_at=timezone.now(),
         )
-        if not updated:
-            self.refresh_from_db()
-            return False
-        self.status, self.attempts, self.started_at = JobStatus.RUNNING, self.attempts + 1, now
-        return True
 
     def set_progress(self, current: float, total: float | None, message: str) -> None:
         self.progress_current, self.progress_total, self.progress_message = current, total, message[:500]
