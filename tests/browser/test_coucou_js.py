@@ -49,6 +49,9 @@ class Server:
         self.received: list[dict[str, Any]] = []
         self.jobs: dict[str, dict[str, Any]] = {}
         self.rest_calls: list[str] = []
+        self.refuse_rest = 0  # the next N REST calls fail at the network level
+        self.errors: list[str] = []
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
         page.route(f"{ORIGIN}/**", self._http)
         page.route_web_socket(re.compile(r"^ws://coucou\.test/ws/events/"), self._socket)
 
@@ -60,6 +63,10 @@ class Server:
             route.fulfill(body=COUCOU_JS.read_text(), content_type="text/javascript")
         elif path.startswith("/api/jobs/"):
             self.rest_calls.append(path)
+            if self.refuse_rest:
+                self.refuse_rest -= 1
+                route.abort("connectionrefused")
+                return
             job = self.jobs.get(path.removeprefix("/api/jobs/"))
             route.fulfill(status=200 if job else 404, json=job or {"detail": "Not found"})
         else:
@@ -189,6 +196,22 @@ def test_resync_refetches_the_watched_jobs_and_accepts_what_follows(server: Serv
     assert server.rest_calls == ["/api/jobs/J", "/api/jobs/J"]
     wait_for(server.page, lambda: server.js("window.seen") == [15, 16], what="the events after the resync")
     assert {"type": "resume", "after": 10} not in server.received
+
+
+def test_a_refresh_the_network_refused_is_tried_again_once_a_socket_opens(server: Server) -> None:
+    # A web process restarting: the job's REST state cannot be read until it is back.
+    server.jobs["J"] = rest_job("running", 40.0)
+    server.refuse_rest = 1
+    server.open()
+    server.send({"type": "hello", "seq": 0})
+    server.js("window.watch('J')")
+    wait_for(server.page, lambda: server.rest_calls == ["/api/jobs/J"], what="the refused refresh")
+    server.sockets[0].close(code=1011)
+    server.wait_sockets(2)
+    server.send({"type": "hello", "seq": 0})
+    wait_for(server.page, lambda: server.js("window.progress") == [40], what="the refresh after reconnecting")
+    assert server.rest_calls == ["/api/jobs/J", "/api/jobs/J"]
+    assert server.errors == []  # a network failure is expected here, not an uncaught error
 
 
 def test_a_server_that_lost_its_history_is_followed_from_its_new_numbers(server: Server) -> None:

@@ -197,6 +197,7 @@ export class Connection {
     this.state = "connecting";
     this.listeners = new Map();
     this.jobs = new Map();
+    this.unrefreshed = new Set(); // jobs whose REST refresh failed: tried again on the next open
     this.socket = null;
     this.attempt = 0;
     this.timer = null;
@@ -352,6 +353,7 @@ export class Connection {
       this.attempt = 0;
       this.startPinging();
       this.setState("open");
+      this.retryRefreshes();
     } else if (frame.type === "resync") {
       // Some events are gone: start again from what comes next, and ask REST for the state.
       if (this.last === null || frame.seq < this.last) this.last = frame.seq;
@@ -411,11 +413,21 @@ export class Connection {
     try {
       response = await this.fetcher(`/api/jobs/${encodeURIComponent(handle.id)}`);
     } catch (error) {
-      report(error);
+      // The network, not a bug (the server may be restarting): try again once a socket opens.
+      console.warn(`coucou: could not refresh job ${handle.id}, retrying on reconnect:`, error);
+      this.unrefreshed.add(handle);
       return;
     }
     if (response.status === 404) handle.missing();
     else if (response.ok) handle.apply(await response.json(), options);
+  }
+
+  retryRefreshes() {
+    const handles = [...this.unrefreshed];
+    this.unrefreshed.clear();
+    for (const handle of handles) {
+      if (handle.watched && !handle.finished) this.refresh(handle, {force: true});
+    }
   }
 
   refreshAll() {
