@@ -35,6 +35,18 @@ def test_no_or_bad_credentials_get_401(alice, authorization):
         assert response.json() == {"detail": "Unauthorized"}
 
 
+def test_a_token_stops_working_when_its_user_is_deactivated_or_it_is_deleted(alice, alice_token):
+    client = CheckedClient(headers={"authorization": f"Bearer {alice_token}"})
+    assert client.get("/api/jobs").status_code == 200
+    alice.is_active = False
+    alice.save(update_fields=["is_active"])
+    assert client.get("/api/jobs").status_code == 401
+    alice.is_active = True
+    alice.save(update_fields=["is_active"])
+    alice.api_tokens.all().delete()
+    assert client.get("/api/jobs").status_code == 401
+
+
 def test_tasks_lists_the_builtins_with_their_params_schema(client):
     response = client.get("/api/tasks")
     assert response.status_code == 200
