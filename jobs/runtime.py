@@ -29,7 +29,10 @@ EVENT_RETRY_S = 30.0
 
 
 def execute(job_id: str, *, task_name: str, worker: str | None = None) -> None:
-    job = Job.objects.select_related("owner").filter(pk=job_id).first()
+    try:
+        job: Job | None = Job.objects.select_related("owner").get(pk=job_id)
+    except Job.DoesNotExist:
+        job = None
     if job is None or job.task != task_name:
         logger.warning("ignoring %s for job %s: no such job of that task", task_name, job_id)
         return
