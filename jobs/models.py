@@ -54,7 +54,13 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "-created_at"])]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            # The per-owner cap counts active jobs on every submit: without this, the count
+            # reads every job the owner ever ran.
+            # Not partial: with the statuses bound as parameters SQLite would not use it.
+            models.Index(fields=["owner", "status"], name="jobs_owner_status"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["owner", "idempotency_key"],
