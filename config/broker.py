@@ -1,0 +1,38 @@
+"""Celery's Redis transport, keeping one Redis client per channel.
+
+kombu's Redis channel builds a new ``redis.Redis`` for every command it sends outside its
+poller: each task sent, each task-received event, each acknowledgement and its unacked
+bookkeeping. Building one copies redis-py's table of about 170 reply callbacks, some 80 µs
+of CPU here each time, several times on the way from ``POST /api/coucou`` to the pool
+process (bench/RESULTS.md). The connections already came from the channel's pool; now the
+client object does too. ``redis.Redis`` is thread-safe over its pool, so sharing it is too.
+
+Selected by ``CELERY_BROKER_TRANSPORT`` in config/settings.py; the broker URL stays ``redis://``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kombu.transport import redis
+
+
+class Channel(redis.Channel):
+    _shared: tuple[Any, Any] = (None, None)  # (the pool it was built on, the client)
+
+    @contextmanager
+    def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
+        if client:
+            yield client
+            return
+        pool, shared = self._shared
+        if pool is not self.pool:  # first use, or kombu replaced its pools after an error
+            shared = self._create_client()  # type: ignore[attr-defined]  # not in celery-types' stub
+            self._shared = (self.pool, shared)
+        yield shared
+
+
+class Transport(redis.Transport):
+    Channel = Channel
