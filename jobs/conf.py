@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 
 @dataclass(frozen=True)
@@ -21,7 +24,9 @@ class JobsSettings:
     enable_crash_demo: bool
 
 
+@functools.cache
 def get() -> JobsSettings:
+    # Read once per process, not per request or task (cleared when settings change).
     return JobsSettings(
         progress_max_hz=float(getattr(settings, "JOBS_PROGRESS_MAX_HZ", 10)),
         progress_db_interval_s=float(getattr(settings, "JOBS_PROGRESS_DB_INTERVAL_S", 1)),
@@ -34,3 +39,10 @@ def get() -> JobsSettings:
         max_params_bytes=int(getattr(settings, "JOBS_MAX_PARAMS_BYTES", 16 * 1024)),
         enable_crash_demo=bool(getattr(settings, "JOBS_ENABLE_CRASH_DEMO", False)),
     )
+
+
+def _settings_changed(**_: Any) -> None:
+    get.cache_clear()
+
+
+setting_changed.connect(_settings_changed)

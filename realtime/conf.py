@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, cast
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 from realtime.backpressure import Limits
 
@@ -24,7 +26,9 @@ class RealtimeSettings:
     slow_reader: Limits
 
 
+@functools.cache
 def get() -> RealtimeSettings:
+    # Read once per process, not per socket or per publish (cleared when settings change).
     layer: dict[str, Any] = cast(dict[str, Any], settings.CHANNEL_LAYERS["default"]).get("CONFIG", {})
     return RealtimeSettings(
         redis_url=settings.REDIS_URL,
@@ -43,3 +47,10 @@ def get() -> RealtimeSettings:
             close_timeout_s=float(getattr(settings, "REALTIME_SLOW_CLOSE_TIMEOUT_S", 10.0)),
         ),
     )
+
+
+def _settings_changed(**_: Any) -> None:
+    get.cache_clear()
+
+
+setting_changed.connect(_settings_changed)

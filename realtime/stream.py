@@ -9,13 +9,11 @@ number of workers and web processes publish at once.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from django.core.signals import setting_changed
 
 from realtime import conf
 from realtime.groups import pubsub_channel_for, seq_key, stream_key
@@ -47,19 +45,6 @@ return seq
 """
 
 
-@functools.cache
-def _settings() -> conf.RealtimeSettings:
-    # Read once per process: building them costs more than the rest of publish() in Python.
-    return conf.get()
-
-
-def _settings_changed(**kwargs: Any) -> None:
-    _settings.cache_clear()
-
-
-setting_changed.connect(_settings_changed)
-
-
 def _now() -> tuple[int, str]:
     now = datetime.now(UTC)
     return int(now.timestamp() * 1000), now.isoformat(timespec="milliseconds")[:-6] + "Z"
@@ -71,7 +56,7 @@ def publish(user_id: int, type: str, data: dict[str, Any] | None = None, *, job:
     Synchronous and cheap: one EVALSHA on the process's pooled connection, no event loop.
     ``data`` must be JSON-serializable.
     """
-    settings = _settings()
+    settings = conf.get()
     now_ms, ts = _now()
     body = orjson.dumps({"type": type, "job": job, "ts": ts, "data": data or {}})
     seq = script(sync_client(), _PUBLISH_LUA)(
