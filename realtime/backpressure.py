@@ -55,8 +55,9 @@ def too_slow(protocol: Any, limits: Limits, now: float) -> bool:
 
 
 # Open sockets by the ``client`` address daphne puts in their scope, so that the app can ask
-# how much of what it sent is still unsent (see ``drained``).
-_open: dict[tuple[Any, ...], weakref.WeakSet[Any]] = {}
+# how much of what it sent is still unsent (see ``drained``). Weak references in a list: a
+# WeakSet per socket cost about 2 KB of each idle socket's 40 (bench/RESULTS.md).
+_open: dict[tuple[Any, ...], list[weakref.ref[Any]]] = {}
 
 
 def buffered_for(client: Any) -> int | None:
@@ -64,7 +65,23 @@ def buffered_for(client: Any) -> int | None:
     sockets = _open.get(tuple(client)) if client else None
     if not sockets or len(sockets) != 1:  # unknown, or ambiguous behind a proxy's headers
         return None
-    return buffered_bytes(next(iter(sockets)).transport)
+    protocol = sockets[0]()
+    return None if protocol is None else buffered_bytes(protocol.transport)
+
+
+def track(protocol: Any) -> None:
+    if protocol.client_addr:
+        _open.setdefault(tuple(protocol.client_addr), []).append(weakref.ref(protocol))
+
+
+def untrack(protocol: Any) -> None:
+    if protocol.client_addr:
+        address = tuple(protocol.client_addr)
+        sockets = [ref for ref in _open.get(address, ()) if ref() not in (None, protocol)]
+        if sockets:
+            _open[address] = sockets
+        else:
+            _open.pop(address, None)
 
 
 async def drained(client: Any, *, below: int, timeout: float) -> bool:
@@ -92,17 +109,11 @@ def install(limits: Limits) -> None:
     original_close = WebSocketProtocol.onClose
 
     def onOpen(self: Any) -> None:
-        if self.client_addr:
-            _open.setdefault(tuple(self.client_addr), weakref.WeakSet()).add(self)
+        track(self)
         original_open(self)
 
     def onClose(self: Any, wasClean: bool, code: int, reason: str) -> None:
-        if self.client_addr:
-            sockets = _open.get(tuple(self.client_addr))
-            if sockets is not None:
-                sockets.discard(self)
-                if not sockets:
-                    del _open[tuple(self.client_addr)]
+        untrack(self)
         original_close(self, wasClean, code, reason)
 
     def serverSend(self: Any, content: Any, binary: bool = False) -> None:
