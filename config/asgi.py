@@ -26,14 +26,13 @@ django_wsgi_app = get_wsgi_application()
 
 from a2wsgi import WSGIMiddleware  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.sessions import SessionMiddlewareStack  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: E402
 
 from api.tokens import auser_for_token  # noqa: E402
 from config.http import ChunkedBodies  # noqa: E402
 from realtime import backpressure, conf, pings  # noqa: E402
-from realtime.auth import SocketAuthMiddleware  # noqa: E402
+from realtime.auth import CookieSessions, SocketAuthMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 backpressure.install(conf.get().slow_reader)
@@ -48,7 +47,7 @@ application = ProtocolTypeRouter(
             WSGIMiddleware(wsgi_app, workers=settings.HTTP_THREADS),
             max_bytes=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
         ),
-        "websocket": SessionMiddlewareStack(
+        "websocket": CookieSessions(
             SocketAuthMiddleware(URLRouter(websocket_urlpatterns), authenticate_bearer=auser_for_token)
         ),
     }
