@@ -119,9 +119,11 @@ class Stack:
         env: dict[str, str] | None = None,
         uvloop: bool = False,
         wait: bool = True,
+        launcher: list[str] | None = None,
     ) -> Server:
         port = free_port()
-        launcher = [sys.executable, "-m", "bench.serve"] if uvloop else [str(BIN / "daphne")]
+        if launcher is None:
+            launcher = [sys.executable, "-m", "bench.serve"] if uvloop else [str(BIN / "daphne")]
         proc = Proc(
             name,
             [*launcher, "-b", "127.0.0.1", "-p", str(port), app],
