@@ -30,11 +30,12 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: E402
 
 from api.tokens import auser_for_token  # noqa: E402
-from config.http import ChunkedBodies  # noqa: E402
+from config.http import ChunkedBodies, add_reason_phrases  # noqa: E402
 from realtime import backpressure, conf, pings  # noqa: E402
 from realtime.auth import CookieSessions, SocketAuthMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
+add_reason_phrases()
 backpressure.install(conf.get().slow_reader)
 pings.install()
 

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 import orjson
+
+
+def add_reason_phrases() -> None:
+    """Give every status its name in the status line.
+
+    daphne answers through Twisted, whose table lacks some statuses Coucou sends: clients
+    read "422 Unknown Status" and "429 Unknown Status".
+    """
+    from twisted.web import http
+
+    for status in HTTPStatus:
+        http.RESPONSES.setdefault(status.value, status.phrase.encode())
 
 
 class ChunkedBodies:

@@ -110,6 +110,7 @@ async def test_unknown_task_and_bad_params_are_422_naming_the_problem(stack: Sta
         listed = (await http.get("/api/jobs")).json()
 
     assert unknown.status_code == 422
+    assert unknown.reason_phrase == "Unprocessable Entity"  # Twisted alone says "Unknown Status"
     assert unknown.json()["detail"][0]["loc"] == ["body", "task"]
     assert "os.system" in unknown.json()["detail"][0]["msg"]
     assert bad.status_code == 422
