@@ -7,7 +7,9 @@ of CPU here each time, several times on the way from ``POST /api/coucou`` to the
 process (bench/RESULTS.md). The connections already came from the channel's pool; now the
 client object does too. ``redis.Redis`` is thread-safe over its pool, so sharing it is too.
 
-Selected by ``CELERY_BROKER_TRANSPORT`` in config/settings.py; the broker URL stays ``redis://``.
+``install()`` (config/celery_app.py) makes ``redis://`` and ``rediss://`` URLs resolve to it
+in every kombu connection of the process, Celery's and Flower's, so URLs keep their scheme
+(Flower picks its broker client by it) and ``sentinel://`` keeps kombu's own transport.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from kombu import transport
 from kombu.transport import redis
 
 
@@ -36,3 +39,8 @@ class Channel(redis.Channel):
 
 class Transport(redis.Transport):
     Channel = Channel
+
+
+def install() -> None:
+    for scheme in ("redis", "rediss"):
+        transport.TRANSPORT_ALIASES[scheme] = f"{__name__}:Transport"

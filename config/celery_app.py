@@ -6,7 +6,10 @@ from typing import Any
 from celery import Celery
 from celery.signals import task_postrun, task_prerun
 
+from config import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+broker.install()  # kombu's Redis transport, keeping its Redis clients (config/broker.py)
 
 app = Celery("coucou")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -157,7 +157,6 @@ CACHES = {
 
 # --- Celery ------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL
-CELERY_BROKER_TRANSPORT = "config.broker:Transport"  # kombu's, reusing its Redis clients
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]  # pickle from a broker is code execution

@@ -50,3 +50,13 @@ def test_a_channel_whose_pools_were_dropped_builds_a_client_on_the_new_pool(
         assert clients_built[-1].connection_pool is connection.default_channel.pool
     assert len(broker_messages(redis_db)) == 4
     assert len(clients_built) == 2
+
+
+def test_broker_urls_keep_their_scheme_for_flower() -> None:
+    from flower.utils.broker import Broker, Redis
+
+    with app.connection_for_write() as connection:
+        assert isinstance(connection.default_channel, Channel)
+        uri = connection.as_uri(include_password=True)
+    assert uri.startswith("redis://")
+    assert isinstance(Broker(uri), Redis)  # Flower's queue view picks its client by scheme
