@@ -79,12 +79,16 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     async def _join(self) -> bool:
         # Right after a Redis restart the layer's subscriber connection is still being
-        # re-established: give it a few seconds rather than fail the handshake.
+        # re-established: give it a few seconds rather than fail the handshake. While it
+        # reconnects, redis-py's asyncio pub/sub can also raise RuntimeError ("read() called
+        # while another coroutine is already waiting"): the layer's reader and this
+        # subscribe met on the same connection.
         for delay in (0.1, 0.2, 0.4, 0.8, 1.6, 0):
             try:
                 await self.channel_layer.group_add(self.group, self.channel_name)
                 return True
-            except (RedisError, OSError):
+            except (RedisError, OSError, RuntimeError) as exc:
+                logger.info("joining %s failed, retrying: %r", self.group, exc)
                 await asyncio.sleep(delay)
         return False
 
