@@ -36,6 +36,11 @@ async def test_flower_shows_the_worker_and_a_finished_task(stack: Stack) -> None
     assert task["name"] == "coucou"
     assert task["state"] == "SUCCESS"
     assert task["worker"].startswith("w1@")
+    # Flower reads queue lengths with a client it picks by the broker URL's scheme.
+    queues = wait_until(
+        lambda: _json(f"{flower}/api/queues/length", auth), timeout=30, what="flower's queue lengths"
+    )
+    assert {"name": "celery", "messages": 0} in queues["active_queues"]
 
 
 def _get(url: str) -> int:
