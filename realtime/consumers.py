@@ -79,15 +79,15 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     async def _join(self) -> bool:
         # Right after a Redis restart the layer's subscriber connection is still being
-        # re-established: give it a few seconds rather than fail the handshake. While it
-        # reconnects, redis-py's asyncio pub/sub can also raise RuntimeError ("read() called
-        # while another coroutine is already waiting"): the layer's reader and this
-        # subscribe met on the same connection.
+        # re-established: give it a few seconds rather than fail the handshake (see
+        # _reconnect_race for the RuntimeError it may raise meanwhile).
         for delay in (0.1, 0.2, 0.4, 0.8, 1.6, 0):
             try:
                 await self.channel_layer.group_add(self.group, self.channel_name)
                 return True
             except (RedisError, OSError, RuntimeError) as exc:
+                if isinstance(exc, RuntimeError) and not _reconnect_race(exc):
+                    raise  # a bug, not Redis coming back
                 logger.info("joining %s failed, retrying: %r", self.group, exc)
                 await asyncio.sleep(delay)
         return False
@@ -101,8 +101,10 @@ class EventsConsumer(AsyncWebsocketConsumer):
             self.catching_up.cancel()
         try:
             await self.channel_layer.group_discard(self.group, self.channel_name)
-        except (RedisError, OSError):
-            pass  # the subscription dies with the connection; the layer forgets it on reconnect
+        except (RedisError, OSError, RuntimeError) as exc:
+            if isinstance(exc, RuntimeError) and not _reconnect_race(exc):
+                raise
+            # the subscription dies with the connection; the layer forgets it on reconnect
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self._within_rate():
@@ -188,6 +190,12 @@ class EventsConsumer(AsyncWebsocketConsumer):
             if len(history.frames) < self.settings.replay_batch:
                 return
             history = await aread_after(self.user_id, cursor, self.settings.replay_batch)
+
+
+def _reconnect_race(exc: RuntimeError) -> bool:
+    # redis-py's asyncio pub/sub, reconnecting while the layer's reader waits on the same
+    # connection: transient, like the connection errors around it.
+    return "another coroutine is already waiting" in str(exc)
 
 
 def _query_after(scope: dict[str, Any]) -> int | str | None:

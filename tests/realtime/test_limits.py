@@ -120,6 +120,15 @@ async def test_a_socket_joins_once_the_layer_comes_back(alice, alice_token, slow
     assert slow_layer.failures == 0
 
 
+async def test_a_bug_in_joining_is_not_retried_as_redis_coming_back(alice_token, slow_layer, monkeypatch):
+    monkeypatch.setattr(slow_layer, "error", RuntimeError("a bug"))
+    slow_layer.failures = 100
+    comm = WebsocketCommunicator(application, "/ws/events/", headers=bearer(alice_token))
+    with pytest.raises(RuntimeError, match="a bug"):  # daphne answers such a handshake with 500
+        await comm.connect(timeout=3)
+    assert slow_layer.failures == 99
+
+
 async def test_a_socket_that_cannot_join_is_closed_with_try_again(alice_token, slow_layer):
     slow_layer.failures = 100
     comm = WebsocketCommunicator(application, "/ws/events/", headers=bearer(alice_token))
