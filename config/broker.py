@@ -44,3 +44,4 @@ class Transport(redis.Transport):
 def install() -> None:
     for scheme in ("redis", "rediss"):
         transport.TRANSPORT_ALIASES[scheme] = f"{__name__}:Transport"
+        getattr(transport, "_transport_cache", {}).pop(scheme, None)  # in case kombu resolved it already
