@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
+from realtime import backpressure
 from realtime.backpressure import buffered_for, track, untrack
+
+
+@pytest.fixture(autouse=True)
+def no_sockets(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(backpressure, "_open", {})
+    yield
 
 
 class FakeProtocol:
@@ -35,6 +45,7 @@ def test_two_sockets_behind_one_address_are_ambiguous_until_one_closes() -> None
 def test_a_socket_that_is_gone_without_closing_is_not_kept_alive() -> None:
     socket = FakeProtocol(["10.0.0.3", 5003], unsent=5)
     track(socket)
+    assert buffered_for(["10.0.0.3", 5003]) == 5
     del socket
     gc.collect()
     assert buffered_for(["10.0.0.3", 5003]) is None
@@ -42,4 +53,4 @@ def test_a_socket_that_is_gone_without_closing_is_not_kept_alive() -> None:
 
 def test_a_socket_without_an_address_is_not_tracked() -> None:
     track(FakeProtocol(None, unsent=1))
-    assert buffered_for(None) is None
+    assert backpressure._open == {}
