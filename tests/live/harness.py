@@ -55,12 +55,12 @@ class Stack:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stderr}")
         return done.stdout
 
-    def start_web(self, port: int | None = None) -> tuple[Proc, int]:
+    def start_web(self, port: int | None = None, *options: str) -> tuple[Proc, int]:
         port = port or free_port()
         name = f"web-{port}"
         proc = Proc(
             name,
-            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+            [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), *options, "config.asgi:application"],
             env=self.env, cwd=ROOT, log=self.tmp / f"{name}.log",
         ).start()  # fmt: skip
         self.procs.append(proc)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from bench import rawws
 from tests.live.harness import Stack, frames_until, job_ended, recv_json
 
 pytestmark = pytest.mark.asyncio
@@ -136,3 +138,33 @@ async def test_a_chunked_request_body_is_read_whole(stack: Stack) -> None:
     status, _, payload = answer.partition(b"\r\n\r\n")
     assert status.startswith(b"HTTP/1.1 202"), answer[:300]
     assert b'"task": "demo.count"' in payload and b'"n": 3' in payload
+
+
+async def test_daphne_pings_quiet_sockets_and_not_talking_ones(stack: Stack) -> None:
+    # realtime/pings.py: each socket on its own timer, no later than --ping-interval.
+    proc, port = stack.start_web(None, "--ping-interval", "1")
+    token = stack.token("hector")
+    pings: dict[str, int] = {"quiet": 0, "talking": 0}
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def counter(name: str) -> Any:
+        def on_frame(conn: Any, opcode: int, payload: bytes, now: int) -> None:
+            if opcode == rawws.OP_PING:
+                pings[name] += 1
+
+        return on_frame
+
+    try:
+        quiet, talking = [
+            await rawws.connect(0, "127.0.0.1", port, "/ws/events/", headers, counter(name), timeout=10)
+            for name in ("quiet", "talking")
+        ]
+        for _ in range(10):  # 5 s: an app-level ping every half second keeps it talking
+            talking.send(b'{"type": "ping"}')
+            await asyncio.sleep(0.5)
+        quiet.abort()
+        talking.abort()
+    finally:
+        proc.stop()
+    assert 3 <= pings["quiet"] <= 6, pings
+    assert pings["talking"] == 0, pings
