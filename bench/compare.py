@@ -9,7 +9,6 @@ bench/out/compare.json. Options: ``--rates 1000,2000,3000 --step 3 --sockets 100
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 
 import orjson
@@ -31,10 +30,8 @@ def main() -> None:
     args = parser.parse_args()
     raise_nofile()
     work = BENCH / "out" / "work-compare"
-    shutil.rmtree(work, ignore_errors=True)
-    stack = Stack(work)
+    stack = Stack.fresh(work)
     try:
-        stack.python("manage.py", "migrate", "--noinput", "-v", "0")
         stack.python("-m", "bench.provision", str(args.sockets), str(work / "users.json"))
         users = [(uid, token) for uid, token in orjson.loads((work / "users.json").read_bytes())]
         client = stack.helper("client", "-m", "bench.client")

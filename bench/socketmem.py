@@ -2,8 +2,8 @@
 
 Starts Redis and one Coucou web process under tracemalloc, connects N bearer sockets (1,000
 by default) from the benchmark's client, and prints what the web process allocated per
-socket, by source line, next to its RSS per socket. tracemalloc slows the process down: the
-RSS figure of record is ``make bench``'s, taken without it.
+socket, by source line. RSS is not shown: tracemalloc's own snapshots move it. The RSS
+figure of record is ``make bench``'s.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import linecache
 import os
-import shutil
 import signal
 import sys
 import sysconfig
@@ -50,10 +49,8 @@ def serve() -> None:
 def measure(n: int, lines: int) -> None:
     raise_nofile()
     work = BENCH / "out" / "work-socketmem"
-    shutil.rmtree(work, ignore_errors=True)
-    stack = Stack(work)
+    stack = Stack.fresh(work)
     try:
-        stack.python("manage.py", "migrate", "--noinput", "-v", "0")
         users = [tuple(u) for u in orjson.loads(_provision(stack, n, work))]
         client = stack.helper("client", "-m", "bench.client")
         server = stack.web(
@@ -80,7 +77,7 @@ def measure(n: int, lines: int) -> None:
                         raise
                     time.sleep(0.5)
 
-        before, rss_before = snapshot(1), server.rss_kb()
+        before = snapshot(1)
         answer = client.call(
             "connect",
             timeout=600,
@@ -91,20 +88,16 @@ def measure(n: int, lines: int) -> None:
             concurrency=50,
         )
         time.sleep(2)
-        rss = server.rss_kb()
         after = snapshot(2)
-        opened = n - answer.get("failed", 0)
-        report(before, after, opened, (rss - rss_before) / opened, lines)
+        report(before, after, n - answer.get("failed", 0), lines)
     finally:
         stack.stop()
 
 
-def report(
-    before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int, rss_kb: float, lines: int
-) -> None:
+def report(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int, lines: int) -> None:
     stats = after.compare_to(before, "lineno")
     traced = sum(stat.size_diff for stat in stats) / n
-    print(f"{n} sockets: RSS {rss_kb:.1f} KB per socket (under tracemalloc), traced {traced / 1024:.1f} KB")
+    print(f"{n} sockets: {traced / 1024:.1f} KB of Python objects per socket")
     print(f"{'bytes':>7} {'blocks':>6}  where (innermost frame)")
     paths = sysconfig.get_paths()
     for stat in stats[:lines]:
