@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from realtime.protocol import CLOSE_SLOW_READER
+from realtime.weaklists import WeakLists
 
 logger = logging.getLogger(__name__)
 
@@ -55,33 +55,26 @@ def too_slow(protocol: Any, limits: Limits, now: float) -> bool:
 
 
 # Open sockets by the ``client`` address daphne puts in their scope, so that the app can ask
-# how much of what it sent is still unsent (see ``drained``). Weak references in a list: a
-# WeakSet per socket cost about 2 KB of each idle socket's 40 (bench/RESULTS.md).
-_open: dict[tuple[Any, ...], list[weakref.ref[Any]]] = {}
+# how much of what it sent is still unsent (see ``drained``).
+_open: WeakLists[tuple[Any, ...], Any] = WeakLists()
 
 
 def buffered_for(client: Any) -> int | None:
     """Bytes still unsent on the socket of this scope's ``client``; None when unknown."""
-    sockets = _open.get(tuple(client)) if client else None
-    if not sockets or len(sockets) != 1:  # unknown, or ambiguous behind a proxy's headers
+    sockets = _open.get(tuple(client)) if client else []
+    if len(sockets) != 1:  # unknown, or ambiguous behind a proxy's headers
         return None
-    protocol = sockets[0]()
-    return None if protocol is None else buffered_bytes(protocol.transport)
+    return buffered_bytes(sockets[0].transport)
 
 
 def track(protocol: Any) -> None:
     if protocol.client_addr:
-        _open.setdefault(tuple(protocol.client_addr), []).append(weakref.ref(protocol))
+        _open.add(tuple(protocol.client_addr), protocol)
 
 
 def untrack(protocol: Any) -> None:
     if protocol.client_addr:
-        address = tuple(protocol.client_addr)
-        sockets = [ref for ref in _open.get(address, ()) if ref() not in (None, protocol)]
-        if sockets:
-            _open[address] = sockets
-        else:
-            _open.pop(address, None)
+        _open.discard(tuple(protocol.client_addr), protocol)
 
 
 async def drained(client: Any, *, below: int, timeout: float) -> bool:

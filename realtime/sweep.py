@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 
 from realtime.groups import seq_key
 from realtime.redis import async_client
+from realtime.weaklists import WeakLists
 
 logger = logging.getLogger(__name__)
 _CHUNK = 100  # users per MGET: the loop yields between chunks, so frames wait ~0.5 ms at most
@@ -33,22 +34,16 @@ class Follower(Protocol):
 class Sweep:
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        # Weak references in a list: a WeakSet per user cost about 0.7 KB of each idle socket.
-        self.followers: dict[int, list[weakref.ref[Follower]]] = {}
+        self.followers: WeakLists[int, Follower] = WeakLists()
         self.task: asyncio.Task[None] | None = None
 
     def add(self, user_id: int, follower: Follower) -> None:
-        self.followers.setdefault(user_id, []).append(weakref.ref(follower))
+        self.followers.add(user_id, follower)
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run(), name="coucou-sweep")
 
-    def discard(self, user_id: int, follower: Follower | None) -> None:
-        """Forget ``follower`` (None: only the followers that are gone) of ``user_id``."""
-        kept = [ref for ref in self.followers.get(user_id, ()) if ref() not in (None, follower)]
-        if kept:
-            self.followers[user_id] = kept
-        else:
-            self.followers.pop(user_id, None)
+    def discard(self, user_id: int, follower: Follower) -> None:
+        self.followers.discard(user_id, follower)
 
     async def _run(self) -> None:
         while self.followers:
@@ -59,17 +54,14 @@ class Sweep:
                 logger.warning("seq sweep failed, retrying: %s", exc)
 
     async def sweep_once(self) -> None:
-        user_ids = list(self.followers)
+        user_ids = self.followers.keys()
         for start in range(0, len(user_ids), _CHUNK):
             chunk = user_ids[start : start + _CHUNK]
             values = await async_client().mget([seq_key(uid) for uid in chunk])
             for uid, raw in zip(chunk, values, strict=True):
                 latest = int(raw or 0)
-                for ref in self.followers.get(uid, []).copy():
-                    follower = ref()
-                    if follower is None:
-                        self.discard(uid, None)  # a socket that went without saying so
-                    elif latest > follower.sent:
+                for follower in self.followers.get(uid):
+                    if latest > follower.sent:
                         follower.catch_up(latest)
 
 

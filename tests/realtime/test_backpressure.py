@@ -10,11 +10,12 @@ import pytest
 
 from realtime import backpressure
 from realtime.backpressure import buffered_for, track, untrack
+from realtime.weaklists import WeakLists
 
 
 @pytest.fixture(autouse=True)
 def no_sockets(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(backpressure, "_open", {})
+    monkeypatch.setattr(backpressure, "_open", WeakLists())
     yield
 
 
@@ -53,4 +54,4 @@ def test_a_socket_that_is_gone_without_closing_is_not_kept_alive() -> None:
 
 def test_a_socket_without_an_address_is_not_tracked() -> None:
     track(FakeProtocol(None, unsent=1))
-    assert backpressure._open == {}
+    assert not backpressure._open

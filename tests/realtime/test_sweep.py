@@ -45,7 +45,7 @@ async def test_a_socket_that_left_is_not_swept_and_a_user_without_sockets_is_dro
     await sweep.sweep_once()
     assert (leaving.told, staying.told) == ([], [1])
     sweep.discard(1, staying)
-    assert sweep.followers == {}
+    assert not sweep.followers
     sweep.task.cancel()
 
 
@@ -55,5 +55,5 @@ async def test_a_socket_gone_without_discard_is_forgotten_by_the_next_sweep() ->
     sweep.add(1, Socket(sent=0))
     gc.collect()
     await sweep.sweep_once()
-    assert sweep.followers == {}
+    assert not sweep.followers
     sweep.task.cancel()
