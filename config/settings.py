@@ -171,6 +171,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # No task-sent event: a second Redis round trip in every POST /api/jobs (bench/RESULTS.md).
 # Flower shows a task from the moment a worker receives it; the Job row shows it queued.
 CELERY_WORKER_SEND_TASK_EVENTS = True
+# Task events flushed after the task reaches its pool process, not before (config/worker.py).
+CELERY_WORKER_CONSUMER = "config.worker:Consumer"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Celery's Django fixup closes every database connection before and after each task unless
 # this is set; config/celery_app.py applies CONN_MAX_AGE around tasks instead, as Django

@@ -50,3 +50,30 @@ def test_a_broken_connection_is_closed_before_the_next_task(monkeypatch) -> None
     task = get_spec("coucou").celery_task
     task_prerun.send(sender=task, task=task, task_id="t")
     assert closed == [True]
+
+
+def test_a_worker_flushes_task_events_after_its_next_poll() -> None:
+    """Not from the ready queue, which runs before the poll that hands a task to its process."""
+    import time
+    from types import SimpleNamespace
+
+    from kombu.asynchronous import Hub
+
+    from config import worker
+
+    assert app.conf.worker_consumer == "config.worker:Consumer"
+    flushed: list[float] = []
+    hub = Hub()
+    consumer = SimpleNamespace(hub=hub, _flush_scheduled=False, _flush_events=lambda: flushed.append(1))
+    consumer._flush_scheduled_events = lambda: worker.Consumer._flush_scheduled_events(consumer)  # type: ignore[arg-type]
+    for _ in range(3):  # task-received, task-started, task-succeeded: one flush for the three
+        worker.Consumer.on_send_event_buffered(consumer)  # type: ignore[arg-type]
+    assert not hub._ready and len(hub.timer.queue) == 1
+    hub.fire_timers()
+    assert flushed == []  # not due before the loop has polled
+    time.sleep(worker.EVENT_FLUSH_DELAY_S * 2)
+    hub.fire_timers()
+    assert flushed == [1]
+    worker.Consumer.on_send_event_buffered(consumer)  # type: ignore[arg-type]
+    assert len(hub.timer.queue) == 1  # the next event schedules the next flush
+    hub.close()
