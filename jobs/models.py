@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import uuid
+from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, router
 from django.utils import timezone
 
 
@@ -28,6 +29,58 @@ class JobQuerySet(models.QuerySet["Job"]):
 
     def running_since(self, moment: Any) -> JobQuerySet:
         return self.filter(status=JobStatus.RUNNING, started_at__lt=moment)
+
+    def claim(self, job_id: Any, *, task: str) -> Job | None:
+        """Start an attempt of the queued job ``job_id`` of ``task``: the Job, now running,
+        or None when it was not queued (absent, another task's, finished, or taken by
+        another delivery of it). Of two deliveries racing, exactly one claims the job.
+
+        One statement where the database returns the rows it updates (PostgreSQL, SQLite),
+        instead of a read and a conditional UPDATE: the first thing every job does, on the
+        path of every ``POST /api/coucou`` → frame (bench/RESULTS.md). The owner is not
+        loaded with it.
+        """
+        pk = Job._meta.pk.to_python(job_id)  # type: ignore[union-attr]  # a malformed id raises, as get() does
+        now = timezone.now()
+        db = self._db or router.db_for_write(Job)  # type: ignore[attr-defined]  # not in django-stubs
+        connection = connections[db]
+        # SQLite has RETURNING since 3.35, the version Django's insert feature flag checks.
+        returning = connection.features.can_return_columns_from_insert
+        if connection.vendor not in ("postgresql", "sqlite") or not returning:
+            updated = (
+                self.using(db)
+                .filter(pk=pk, task=task, status=JobStatus.QUEUED)
+                .update(status=JobStatus.RUNNING, attempts=models.F("attempts") + 1, started_at=now)
+            )
+            return self.using(db).get(pk=pk) if updated else None
+        params = [
+            JobStatus.RUNNING,
+            Job._meta.get_field("started_at").get_db_prep_value(now, connection),
+            Job._meta.pk.get_db_prep_value(pk, connection),  # type: ignore[union-attr]
+            task,
+            JobStatus.QUEUED,
+        ]
+        # Fetched to the end: SQLite finishes the statement, and its write, only then.
+        rows = list(self.raw(_claim_sql(db), params, using=db))
+        return rows[0] if rows else None
+
+
+@cache
+def _claim_sql(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+
+    def column(name: str) -> str:
+        return quote(Job._meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
+
+    status, attempts, started_at = column("status"), column("attempts"), column("started_at")
+    returned = ", ".join(quote(field.column) for field in Job._meta.concrete_fields)  # type: ignore[arg-type]
+    # Only the model's own quoted names are formatted in; every value is a parameter.
+    return (
+        f"UPDATE {quote(Job._meta.db_table)}"  # noqa: S608
+        f" SET {status} = %s, {attempts} = {attempts} + 1, {started_at} = %s"
+        f" WHERE {column('id')} = %s AND {column('task')} = %s AND {status} = %s"
+        f" RETURNING {returned}"
+    )
 
 
 class Job(models.Model):
@@ -82,34 +135,19 @@ class Job(models.Model):
             return None
         return round(min(100.0, 100.0 * self.progress_current / self.progress_total), 2)
 
-    def _transition(
-        self, allowed: tuple[str, ...], *, unchanged: tuple[str, ...] = (), **fields: Any
-    ) -> bool:
-        """Apply ``fields`` only if the row's status is still one of ``allowed`` (and the
-        ``unchanged`` fields still hold this instance's values).
+    def _transition(self, allowed: tuple[str, ...], **fields: Any) -> bool:
+        """Apply ``fields`` only if the row's status is still one of ``allowed``.
 
         Status changes race (a cancel against a worker, a reaper against a redelivery); a
         conditional UPDATE lets exactly one of them win, and the loser learns it lost.
         """
-        expected = {name: getattr(self, name) for name in unchanged}
-        updated = Job.objects.filter(pk=self.pk, status__in=allowed, **expected).update(**fields)
+        updated = Job.objects.filter(pk=self.pk, status__in=allowed).update(**fields)
         if updated:
             for name, value in fields.items():
                 setattr(self, name, value)
         else:
             self.refresh_from_db()
         return bool(updated)
-
-    def mark_running(self) -> bool:
-        # Two deliveries of one queued job: only one starts it. ``attempts`` is in the
-        # condition too, so the new count is known without reading the row back.
-        return self._transition(
-            (JobStatus.QUEUED,),
-            unchanged=("attempts",),
-            status=JobStatus.RUNNING,
-            attempts=self.attempts + 1,
-            started_at=timezone.now(),
-        )
 
     def set_progress(self, current: float, total: float | None, message: str) -> None:
         self.progress_current, self.progress_total, self.progress_message = current, total, message[:500]

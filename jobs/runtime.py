@@ -29,25 +29,25 @@ EVENT_RETRY_S = 30.0
 
 
 def execute(job_id: str, *, task_name: str, worker: str | None = None) -> None:
-    try:
-        job: Job | None = Job.objects.select_related("owner").get(pk=job_id)
-    except Job.DoesNotExist:
-        job = None
+    spec = get_spec(task_name)
+    job = Job.objects.claim(job_id, task=task_name)
+    if job is None:
+        _not_claimed(job_id, task_name)
+        return
+    _run(job, spec, worker or HOST)
+
+
+def _not_claimed(job_id: str, task_name: str) -> None:
+    """The delivery found its job not queued: tell why, or recover it from a dead worker."""
+    job = Job.objects.filter(pk=job_id).first()
     if job is None or job.task != task_name:
         logger.warning("ignoring %s for job %s: no such job of that task", task_name, job_id)
-        return
-    if job.is_finished:
-        return
-    if job.status == JobStatus.RUNNING:
+    elif job.status == JobStatus.RUNNING:
         if previous_attempt_alive(job_id):
             logger.info("job %s runs elsewhere: ignoring a duplicate delivery", job_id)
         else:
             recover_lost(job)
-        return
-    spec = get_spec(task_name)
-    if not job.mark_running():
-        return  # cancelled between the send and now
-    _run(job, spec, worker or HOST)
+    # Finished, or queued again since the claim (a retry): its own delivery runs it.
 
 
 def _run(job: Job, spec: JobSpec, worker: str) -> None:
@@ -68,7 +68,6 @@ def _attempt(job: Job, spec: JobSpec, emit: Any, *, is_cancelled: Any) -> None:
     ctx = JobContext(
         job_id=str(job.id),
         owner_id=job.owner_id,
-        owner=job.owner,
         task=job.task,
         attempt=attempt,
         emit=emit,

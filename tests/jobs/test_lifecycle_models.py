@@ -16,28 +16,46 @@ def stored(job: Any) -> Job:
     return Job.objects.get(pk=job.pk)
 
 
-def test_mark_running_starts_an_attempt(alice):
-    job = make_job(owner=alice)
-    assert job.mark_running()
+def start(job: Job) -> Job:
+    claimed = Job.objects.claim(job.pk, task=job.task)
+    assert claimed is not None
+    return claimed
+
+
+def test_claim_starts_an_attempt(alice):
+    job = make_job(owner=alice, params={"n": 3, "interval_ms": 0})
+    claimed = Job.objects.claim(str(job.pk), task=job.task)
+    assert claimed is not None
     row = stored(job)
     assert (row.status, row.attempts) == (JobStatus.RUNNING, 1)
     assert row.started_at is not None
-    assert (job.status, job.attempts, job.started_at) == (row.status, 1, row.started_at)
+    # the returned Job is the updated row, every field of it
+    for field in Job._meta.concrete_fields:
+        assert getattr(claimed, field.attname) == getattr(row, field.attname), field.name
+    assert claimed.params == {"n": 3, "interval_ms": 0}
 
 
 def test_two_deliveries_racing_to_start_one_job_start_it_once(alice):
     job = make_job(owner=alice)
-    first, second = stored(job), stored(job)  # both saw it queued
-    assert first.mark_running()
-    assert not second.mark_running()
-    assert (second.status, second.attempts) == (JobStatus.RUNNING, 1)  # refreshed: it knows why
+    assert Job.objects.claim(job.pk, task=job.task) is not None
+    assert Job.objects.claim(job.pk, task=job.task) is None
     assert stored(job).attempts == 1
+
+
+def test_claim_needs_the_jobs_own_task(alice):
+    job = make_job(owner=alice, task="demo.count")
+    assert Job.objects.claim(job.pk, task="coucou") is None
+    assert stored(job).status == JobStatus.QUEUED
+
+
+def test_claim_of_an_unknown_job_is_none(alice):
+    assert Job.objects.claim("3f0c5f6e-0000-4000-8000-000000000000", task="coucou") is None
 
 
 def test_each_attempt_counts(alice):
     job = make_job(owner=alice)
     for attempt in (1, 2, 3):
-        assert job.mark_running()
+        job = start(job)
         assert job.attempts == attempt
         assert job.mark_retrying(ERROR)
     assert stored(job).attempts == 3
@@ -46,14 +64,13 @@ def test_each_attempt_counts(alice):
 @pytest.mark.parametrize("status", [JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED])
 def test_a_finished_job_never_starts_again(alice, status):
     job = make_job(owner=alice, status=status)
-    assert not job.mark_running()
+    assert Job.objects.claim(job.pk, task=job.task) is None
     row = stored(job)
     assert (row.status, row.attempts, row.started_at) == (status, 0, None)
 
 
 def test_mark_succeeded_stores_the_result(alice):
-    job = make_job(owner=alice)
-    job.mark_running()
+    job = start(make_job(owner=alice))
     assert job.mark_succeeded({"counted": 3})
     row = stored(job)
     assert (row.status, row.result, row.error) == (JobStatus.SUCCEEDED, {"counted": 3}, None)
@@ -61,10 +78,9 @@ def test_mark_succeeded_stores_the_result(alice):
 
 
 def test_a_success_after_a_retry_shows_no_error(alice):
-    job = make_job(owner=alice)
-    job.mark_running()
+    job = start(make_job(owner=alice))
     job.mark_retrying(ERROR)
-    job.mark_running()
+    job = start(job)
     assert job.mark_succeeded({"ok": True})
     row = stored(job)
     assert (row.status, row.result, row.error, row.attempts) == (JobStatus.SUCCEEDED, {"ok": True}, None, 2)
@@ -129,8 +145,7 @@ def test_a_succeeded_job_cannot_be_cancelled(alice):
 
 
 def test_mark_retrying_queues_a_running_job_again_with_its_error(alice):
-    job = make_job(owner=alice)
-    job.mark_running()
+    job = start(make_job(owner=alice))
     assert job.mark_retrying(ERROR)
     row = stored(job)
     assert (row.status, row.error, row.attempts, row.finished_at) == (JobStatus.QUEUED, ERROR, 1, None)
@@ -156,3 +171,14 @@ def test_request_cancel_applies_only_to_a_running_job(alice, status):
     job = make_job(owner=alice, status=status)
     assert not job.request_cancel()
     assert stored(job).cancel_requested_at is None
+
+
+def test_claim_reads_the_row_back_where_the_database_cannot_return_it(alice, monkeypatch):
+    from django.db import connection
+
+    monkeypatch.setattr(connection.features, "can_return_columns_from_insert", False)
+    job = make_job(owner=alice)
+    claimed = Job.objects.claim(job.pk, task=job.task)
+    assert claimed is not None and (claimed.status, claimed.attempts) == (JobStatus.RUNNING, 1)
+    assert Job.objects.claim(job.pk, task=job.task) is None
+    assert stored(job).attempts == 1

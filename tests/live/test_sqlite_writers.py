@@ -23,7 +23,7 @@ for i in range(150):
         job = Job.objects.create(owner=owner, task="demo.count", params={{"n": i + 1}})
     with transaction.atomic():
         Job.objects.filter(pk=job.pk).exists()
-        job.mark_running()
+        job = Job.objects.claim(job.pk, task=job.task)
         job.set_progress(i, 150, "busy")
     job.mark_succeeded({{"counted": i}})
 print("ok")
