@@ -5,12 +5,19 @@ the request is written to the arrival of that job's ``coucou`` frame (which may 
 the 202). Both clients are minimal (bench/rawws.py and one keep-alive HTTP/1.1 connection),
 as in the other phases: httpx and websockets cost the shared two cores about 2 ms per job,
 which the server would be charged for.
+
+``python -m bench.rest [--rounds 3] [--requests 150] [--sockets 1000]`` runs this phase alone
+against a fresh stack (Redis, one Coucou web process, a Celery worker, ``--sockets`` idle
+sockets held on the web process as in ``make bench``) and prints each round's p50 / p99: a
+check of a change to the POST path in about a minute, instead of a full run.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -79,3 +86,43 @@ async def coucou_latency(
         socket.abort()
         http.writer.close()
     return {"frame_ms": percentiles(frame_ms), "response_ms": percentiles(response_ms)}
+
+
+def main() -> None:
+    from bench.client import raise_nofile
+    from bench.run import BENCH, log
+    from bench.stack import Stack
+    from bench.sweep import socket_specs
+
+    parser = argparse.ArgumentParser(prog="python -m bench.rest")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=150)
+    parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--work", type=Path, default=BENCH / "out" / "work-rest")
+    args = parser.parse_args()
+    raise_nofile()
+    stack = Stack.fresh(args.work)
+    try:
+        stack.python("-m", "bench.provision", str(args.sockets + 1), str(args.work / "users.json"))
+        users = [(uid, token) for uid, token in orjson.loads((args.work / "users.json").read_bytes())]
+        server = stack.web("web-coucou", "config.asgi:application")
+        stack.worker()
+        if args.sockets:
+            client = stack.helper("client", "-m", "bench.client")
+            specs = socket_specs("coucou", users[: args.sockets])
+            client.call(
+                "connect", timeout=600, target="idle", host="127.0.0.1", port=server.port, sockets=specs
+            )
+        for i in range(args.rounds):
+            figures = asyncio.run(coucou_latency(server.port, users[-1][1], requests=args.requests))
+            frame, response = figures["frame_ms"], figures["response_ms"]
+            log(
+                f"round {i + 1}: frame p50 {frame['p50']} / p99 {frame['p99']} ms; "
+                f"202 p50 {response['p50']} ms"
+            )
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    main()
