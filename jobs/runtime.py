@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 import orjson
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from jobs import conf
@@ -21,7 +23,7 @@ from jobs.context import JobContext
 from jobs.exceptions import JobCancelled, JobFailed
 from jobs.models import Job, JobStatus
 from jobs.registry import JobSpec, get_spec
-from jobs.supervision import HOST, cancel_requested, previous_attempt_alive, supervisor
+from jobs.supervision import HOST, cancel_requested, has_heartbeat, previous_attempt_alive, supervisor
 from realtime import publish
 
 logger = logging.getLogger(__name__)
@@ -45,9 +47,24 @@ def _not_claimed(job_id: str, task_name: str) -> None:
     elif job.status == JobStatus.RUNNING:
         if previous_attempt_alive(job_id):
             logger.info("job %s runs elsewhere: ignoring a duplicate delivery", job_id)
+        elif _just_claimed(job):
+            logger.info("job %s was started moments ago elsewhere: ignoring a duplicate delivery", job_id)
         else:
             recover_lost(job)
     # Finished, or queued again since the claim (a retry): its own delivery runs it.
+
+
+def _just_claimed(job: Job) -> bool:
+    """Claimed by another delivery that has not written its heartbeat yet.
+
+    Two deliveries of one message can arrive together (a requeue after a worker died racing
+    the recovery's own message): the loser must not take the winner for dead in the moment
+    between its claim and its heartbeat. If the winner did die there, the reaper recovers
+    the job once a heartbeat would have expired, as for any job without one.
+    """
+    ttl = timedelta(seconds=conf.get().heartbeat_ttl_s)
+    recent = job.started_at is not None and job.started_at > timezone.now() - ttl
+    return recent and not has_heartbeat(str(job.pk))
 
 
 def _run(job: Job, spec: JobSpec, worker: str) -> None:

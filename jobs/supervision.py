@@ -66,6 +66,11 @@ def previous_attempt_alive(job_id: str) -> bool:
     return True
 
 
+def has_heartbeat(job_id: str) -> bool:
+    """Whether any attempt of the job has a heartbeat, live or not yet expired."""
+    return bool(sync_client().exists(heartbeat_key(job_id)))
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from jobs import runtime
 from jobs.models import Job, JobStatus
 from jobs.reaper import reap_lost_jobs
 from jobs.runtime import execute, recover_lost
@@ -69,9 +70,35 @@ def test_a_duplicate_delivered_while_the_job_starts_is_ignored(alice, redis_db, 
     assert redis_db.llen("celery") == 0
 
 
+def test_a_duplicate_delivered_between_the_claim_and_the_heartbeat_is_ignored(alice, redis_db, monkeypatch):
+    starting = make_job(owner=alice, task="coucou", params={})
+    supervisor = runtime.supervisor()
+    watch = supervisor.watch
+
+    def redeliver_then_watch(job_id: str, **kwargs: Any) -> None:
+        execute(job_id, task_name="coucou")  # the other delivery loses the claim right now
+        watch(job_id, **kwargs)
+
+    monkeypatch.setattr(supervisor, "watch", redeliver_then_watch)
+    row = deliver(starting)
+    assert (row.status, row.attempts, row.error) == (JobStatus.SUCCEEDED, 1, None)
+    assert [e["type"] for e in events_of(alice)] == ["job.started", "coucou", "job.succeeded"]
+    assert redis_db.llen("celery") == 0
+
+
+def test_a_job_started_moments_ago_without_a_heartbeat_is_left_to_the_reaper(alice, redis_db):
+    job = running_job(alice, started_s_ago=1)  # the heartbeat TTL is 10 s
+    row = deliver(job)
+    assert (row.status, row.attempts, row.error) == (JobStatus.RUNNING, 1, None)
+    assert events_of(alice) == []
+    assert redis_db.llen("celery") == 0
+
+
 @pytest.mark.parametrize("owner", [DEAD_HERE, None])
 def test_a_redelivered_job_whose_worker_died_is_queued_again(alice, redis_db, owner):
-    job = running_job(alice)
+    # A heartbeat naming a dead process of this host tells at once; none at all, once the
+    # heartbeat would have expired.
+    job = running_job(alice, started_s_ago=0 if owner else 60)
     if owner is not None:
         heartbeat(redis_db, job, owner)
     row = deliver(job)
@@ -100,7 +127,7 @@ def test_the_requeued_job_then_runs_to_the_end_as_its_next_attempt(alice, redis_
 
 def test_a_job_whose_worker_died_on_every_attempt_fails(alice, redis_db, settings):
     settings.JOBS_MAX_ATTEMPTS = 2
-    job = running_job(alice, attempts=2)
+    job = running_job(alice, attempts=2, started_s_ago=60)
     row = deliver(job)
     error = {"type": "WorkerLost", "message": "its worker died during each of 2 attempts"}
     assert (row.status, row.error, row.attempts) == (JobStatus.FAILED, error, 2)
@@ -111,7 +138,7 @@ def test_a_job_whose_worker_died_on_every_attempt_fails(alice, redis_db, setting
 
 
 def test_a_job_whose_cancel_was_asked_is_not_run_again_when_its_worker_dies(alice, redis_db):
-    job = running_job(alice, cancel_requested_at=timezone.now())
+    job = running_job(alice, started_s_ago=60, cancel_requested_at=timezone.now())
     row = deliver(job)
     assert (row.status, row.attempts) == (JobStatus.CANCELLED, 1)
     assert row.finished_at is not None
