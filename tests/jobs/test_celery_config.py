@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from celery.fixups.django import DjangoWorkerFixup
 from celery.signals import task_postrun, task_prerun
 from django.db import connections
+from kombu.asynchronous import Hub
 
+from config import worker
 from config.celery_app import app
 from jobs.registry import get_spec
 
@@ -52,28 +55,54 @@ def test_a_broken_connection_is_closed_before_the_next_task(monkeypatch) -> None
     assert closed == [True]
 
 
-def test_a_worker_flushes_task_events_after_its_next_poll() -> None:
+class _Consumer:
+    """The part of a worker's consumer that config/worker.py changes, on a real kombu hub."""
+
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+        self._flush_scheduled = False
+        self.flushed = 0
+
+    def _flush_events(self) -> None:
+        self.flushed += 1
+
+    def buffered(self) -> None:
+        worker.Consumer.on_send_event_buffered(self)  # type: ignore[arg-type]
+
+    def _flush_scheduled_events(self) -> None:
+        worker.Consumer._flush_scheduled_events(self)  # type: ignore[arg-type]
+
+    def _flush_on_close(self, hub: Any) -> None:
+        worker.Consumer._flush_on_close(self, hub)  # type: ignore[arg-type]
+
+
+def test_a_worker_flushes_task_events_after_its_next_poll(monkeypatch) -> None:
     """Not from the ready queue, which runs before the poll that hands a task to its process."""
-    import time
-    from types import SimpleNamespace
-
-    from kombu.asynchronous import Hub
-
-    from config import worker
-
     assert app.conf.worker_consumer == "config.worker:Consumer"
-    flushed: list[float] = []
-    hub = Hub()
-    consumer = SimpleNamespace(hub=hub, _flush_scheduled=False, _flush_events=lambda: flushed.append(1))
-    consumer._flush_scheduled_events = lambda: worker.Consumer._flush_scheduled_events(consumer)  # type: ignore[arg-type]
+    monkeypatch.setattr(worker, "EVENT_FLUSH_DELAY_S", 60)
+    consumer = _Consumer(Hub())
     for _ in range(3):  # task-received, task-started, task-succeeded: one flush for the three
-        worker.Consumer.on_send_event_buffered(consumer)  # type: ignore[arg-type]
-    assert not hub._ready and len(hub.timer.queue) == 1
-    hub.fire_timers()
-    assert flushed == []  # not due before the loop has polled
-    time.sleep(worker.EVENT_FLUSH_DELAY_S * 2)
-    hub.fire_timers()
-    assert flushed == [1]
-    worker.Consumer.on_send_event_buffered(consumer)  # type: ignore[arg-type]
-    assert len(hub.timer.queue) == 1  # the next event schedules the next flush
-    hub.close()
+        consumer.buffered()
+    assert not consumer.hub._ready and len(consumer.hub.timer.queue) == 1
+    consumer.hub.fire_timers()
+    assert consumer.flushed == 0  # not due yet: the loop polls first
+    consumer.hub.timer.queue[0].entry()  # what fire_timers does once it is due
+    assert consumer.flushed == 1
+    consumer.buffered()
+    assert len(consumer.hub.timer.queue) == 2  # the next event schedules the next flush
+    consumer.hub.close()
+
+
+def test_task_events_pending_when_the_loop_closes_or_resets_go_out_then(monkeypatch) -> None:
+    monkeypatch.setattr(worker, "EVENT_FLUSH_DELAY_S", 60)
+    consumer = _Consumer(Hub())
+    consumer.buffered()
+    consumer.hub.reset()  # what the loop does after a broker error, and then:
+    consumer.hub.timer.clear()
+    assert consumer.flushed == 1
+    consumer.buffered()  # flushes are scheduled again after the reconnect
+    assert len(consumer.hub.timer.queue) == 1
+    consumer.hub.close()  # a warm shutdown never fires the timer
+    assert consumer.flushed == 2
+    consumer.hub.close()
+    assert consumer.flushed == 2
