@@ -47,12 +47,11 @@ class JobQuerySet(models.QuerySet["Job"]):
         # SQLite has RETURNING since 3.35, the version Django's insert feature flag checks.
         returning = connection.features.can_return_columns_from_insert
         if connection.vendor not in ("postgresql", "sqlite") or not returning:
-            updated = (
-                self.using(db)
-                .filter(pk=pk, task=task, status=JobStatus.QUEUED)
-                .update(status=JobStatus.RUNNING, attempts=models.F("attempts") + 1, started_at=now)
+            jobs = Job.objects.using(db)
+            updated = jobs.filter(pk=pk, task=task, status=JobStatus.QUEUED).update(
+                status=JobStatus.RUNNING, attempts=models.F("attempts") + 1, started_at=now
             )
-            return self.using(db).get(pk=pk) if updated else None
+            return jobs.filter(pk=pk).first() if updated else None
         params = [
             JobStatus.RUNNING,
             Job._meta.get_field("started_at").get_db_prep_value(now, connection),
@@ -61,7 +60,7 @@ class JobQuerySet(models.QuerySet["Job"]):
             JobStatus.QUEUED,
         ]
         # Fetched to the end: SQLite finishes the statement, and its write, only then.
-        rows = list(self.raw(_claim_sql(db), params, using=db))
+        rows = list(Job.objects.raw(_claim_sql(db), params, using=db))
         return rows[0] if rows else None
 
 
