@@ -24,7 +24,13 @@ def pytest_load_initial_conftests(
     global _server
     _server = RedisServer(Path(tempfile.mkdtemp(prefix="coucou-test-redis-")), appendonly=False).start()
     os.environ["REDIS_URL"] = _server.url
-    os.environ.pop("DATABASE_URL", None)  # unit tests: pytest-django's own SQLite database
+    # Unit tests: pytest-django's own SQLite database, or a test database on the server
+    # COUCOU_TEST_DATABASE_URL names (e.g. postgres://postgres@127.0.0.1:5432/test, for the
+    # PostgreSQL paths: .ci/run runs tests/jobs and tests/api there too).
+    if os.environ.get("COUCOU_TEST_DATABASE_URL"):
+        os.environ["DATABASE_URL"] = os.environ["COUCOU_TEST_DATABASE_URL"]
+    else:
+        os.environ.pop("DATABASE_URL", None)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
