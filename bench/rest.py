@@ -9,7 +9,7 @@ which the server would be charged for.
 ``python -m bench.rest [--rounds 3] [--requests 150] [--sockets 1000]`` runs this phase alone
 against a fresh stack (Redis, one Coucou web process, a Celery worker, ``--sockets`` idle
 sockets held on the web process as in ``make bench``) and prints each round's p50 / p99: a
-check of a change to the POST path in about a minute, instead of a full run.
+check of a change to the POST path in under a minute, instead of a full run.
 """
 
 from __future__ import annotations
