@@ -147,3 +147,16 @@ def test_a_quiet_body_s_last_value_is_pushed_without_waiting_for_close():
     assert ctx.saves == []  # the ticker pushes but leaves the row to the body's thread
     ctx.close()
     assert len(ctx.pushed("job.progress")) == 2
+
+
+@pytest.mark.django_db
+def test_owner_is_the_user_who_started_the_job_loaded_once(alice, django_assert_num_queries):
+    from django.contrib.auth import get_user_model
+
+    ctx = RecordingContext(owner_id=alice.pk)
+    with django_assert_num_queries(1):
+        assert (ctx.owner, ctx.owner.get_username()) == (alice, "alice")
+        assert ctx.owner is ctx.owner
+    gone = RecordingContext(owner_id=alice.pk + 1000)
+    with pytest.raises(get_user_model().DoesNotExist):
+        _ = gone.owner
