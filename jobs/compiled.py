@@ -1,7 +1,7 @@
 """Queries on hot paths that Django compiles to SQL once per database, then runs many times.
 
 Building a query costs Django's ORM more than running it: ``User.objects.get(pk=…)`` took
-238 µs here, the same SQL through ``raw()`` 98 µs (bench/RESULTS.md). ``CompiledQuery``
+272 µs here, the same SQL through ``raw()`` 108 µs (bench/RESULTS.md). ``CompiledQuery``
 keeps the SQL that Django's own compiler wrote for one queryset and runs it with a new
 value in place of a marker, so the SQL stays Django's, for every database it supports.
 """
@@ -17,20 +17,26 @@ from django.db.models import Model, QuerySet
 
 
 class CompiledQuery:
-    """Whole rows of ``model()`` that ``build(marker)`` selects, with ``marker`` standing for
-    the one value that changes: ``fetch(value)`` runs it with ``value`` in its place.
+    """Rows of ``model()`` that ``build(value)`` selects, compiled once: ``fetch(value)``.
 
-    The marker must be a value the field accepts and that reaches the SQL parameters
-    unchanged (a string, an integer); where it does not (a UUID primary key on SQLite, say),
-    the queryset is built and run each time, as the ORM would.
+    ``markers`` are two values of the type ``fetch`` takes, different in every character,
+    that the query never meets. ``build`` must use its value once, in a plain comparison,
+    and read only the model's own columns (``only()`` is fine). Whatever Django would write
+    differently for another value is run through the ORM each time instead: a value of
+    another type (``None`` becomes ``IS NULL``), a value used twice or transformed, a field
+    that converts it (a UUID key on SQLite), joins that load other models' columns.
     """
 
     def __init__(
-        self, model: Callable[[], type[Model]], build: Callable[[Any], QuerySet[Any]], *, marker: Any
+        self,
+        model: Callable[[], type[Model]],
+        build: Callable[[Any], QuerySet[Any]],
+        *,
+        markers: tuple[Any, Any],
     ) -> None:
         self._model = model
         self._build = build
-        self._marker = marker
+        self._markers = markers
         self._compiled: dict[tuple[str, str], tuple[str, list[Any], int] | None] = {}
 
     def fetch(self, value: Any) -> list[Any]:
@@ -40,7 +46,7 @@ class CompiledQuery:
         if key not in self._compiled:  # a race compiles it twice, to the same SQL
             self._compiled[key] = self._compile(db)
         compiled = self._compiled[key]
-        if compiled is None:
+        if compiled is None or type(value) is not type(self._markers[0]):
             return list(self._build(value).using(db))
         sql, params, at = compiled
         values = [*params]
@@ -49,10 +55,32 @@ class CompiledQuery:
 
     def _compile(self, db: str) -> tuple[str, list[Any], int] | None:
         try:
-            sql, params = self._build(self._marker).query.get_compiler(using=db).as_sql()
-        except (ValidationError, ValueError, TypeError):  # the field refuses the marker
+            (sql, params), (other_sql, other_params) = (self._sql(marker, db) for marker in self._markers)
+        except (ValidationError, ValueError, TypeError, _NotPlain):  # e.g. the field refuses a marker
             return None
-        params = list(params)
-        if params.count(self._marker) != 1:
+        differ = [i for i, (a, b) in enumerate(zip(params, other_params, strict=True)) if a != b]
+        if sql != other_sql or len(differ) != 1:
             return None
-        return sql, params, params.index(self._marker)
+        at = differ[0]
+        if (params[at], other_params[at]) != self._markers:
+            return None
+        return sql, params, at
+
+    def _sql(self, marker: Any, db: str) -> tuple[str, list[Any]]:
+        queryset = self._build(marker)
+        query = queryset.query
+        if (
+            query.select_related
+            or queryset._prefetch_related_lookups  # type: ignore[attr-defined]
+            or query.values_select
+            or query.select_for_update
+            or query.annotations
+            or query.extra
+        ):
+            raise _NotPlain
+        sql, params = query.get_compiler(using=db).as_sql()
+        return sql, list(params)
+
+
+class _NotPlain(Exception):
+    """The queryset reads more than its model's own columns, or locks rows."""

@@ -194,5 +194,5 @@ def _users_by_pk() -> Any:
     from jobs.compiled import CompiledQuery
 
     return CompiledQuery(
-        get_user_model, lambda pk: get_user_model()._default_manager.filter(pk=pk), marker=-7919
+        get_user_model, lambda pk: get_user_model()._default_manager.filter(pk=pk), markers=(-7919, -8026)
     )

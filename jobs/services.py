@@ -45,7 +45,7 @@ def job_submit(*, owner: Any, task: str, params: Any = None, idempotency_key: st
         if existing is not None:
             return existing
     cap = settings.max_active_per_user
-    if cap < 1 or len(_active_jobs(cap).fetch(owner.pk)) >= cap:
+    if cap < 1 or _active_jobs(cap).fetch(owner.pk):
         raise TooManyActiveJobs(f"at most {settings.max_active_per_user} queued or running jobs per user")
     try:
         with transaction.atomic():
@@ -59,12 +59,12 @@ def job_submit(*, owner: Any, task: str, params: Any = None, idempotency_key: st
 
 @functools.cache
 def _active_jobs(cap: int) -> CompiledQuery:
-    # Up to ``cap`` of the owner's active jobs, their ids only, in SQL Django compiled once:
-    # 327 → 113 µs in-process against asking the ORM for a count or an exists() each time.
+    # The owner's cap-th active job, if any (LIMIT 1 OFFSET cap - 1), its id only, in SQL
+    # Django compiled once: 410 µs for a count in-process, 86 µs this way.
     return CompiledQuery(
         lambda: Job,
-        lambda owner_id: Job.objects.filter(owner_id=owner_id).active().only("id").order_by()[:cap],
-        marker=-7919,
+        lambda owner_id: Job.objects.owned_by(owner_id).active().only("id").order_by()[cap - 1 : cap],
+        markers=(-7919, -8026),
     )
 
 
