@@ -109,6 +109,16 @@ def _fmt(value: Any, digits: int = 1) -> str:
     return str(value)
 
 
+def _reference(m: dict[str, Any]) -> str:
+    loop = m.get("reference_loop_s")
+    if not loop:
+        return ""
+    return (
+        f" Reference loop (bench/machine.py, how fast this VM ran Python): {loop['start']} s at the "
+        f"start, {loop['end']} s at the end."
+    )
+
+
 def _ratio(a: Any, b: Any) -> str:
     return f"{a / b:.2f}x" if a is not None and b else "-"
 
@@ -125,7 +135,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"Machine: {m['nproc']} cores ({m['cpu_model']}), {m['memory_gib']} GiB, Python {m['python']}, "
         f"Linux {m['kernel']}. Other processes used {m['cpu_s_other_processes']} CPU-s during the run "
         f"({m['other_processes_pct_of_machine']} % of the machine): "
-        + ("**the machine was shared**." if m["shared"] else "the machine was otherwise idle."),
+        + ("**the machine was shared**." if m["shared"] else "the machine was otherwise idle.")
+        + _reference(m),
         "",
         "One web process (daphne) per target, 1,000 sockets each (one user per socket), a real Redis, "
         "publishers in separate processes, the socket client in another.",

@@ -185,6 +185,8 @@ def run(cfg: Config) -> dict[str, Any]:
     raise_nofile()
     work = BENCH / "out" / f"work-{cfg.name}"
     shutil.rmtree(work, ignore_errors=True)
+    reference = machine.reference_loop_s()
+    log(f"reference loop: {reference} s")
     cpu_before = machine.busy_cpu_s()
     started = time.time()
     stack = Stack(work)
@@ -250,7 +252,7 @@ def run(cfg: Config) -> dict[str, Any]:
         targets=targets,
         rest=rest,
         rss=rss,
-        machine_info=machine.describe(cpu_before, time.time() - started),
+        machine_info=machine.describe(cpu_before, time.time() - started, reference_at_start=reference),
     )
 
 
