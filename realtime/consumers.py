@@ -1,13 +1,17 @@
 """The one WebSocket of a browser tab: every event of its user, in ``seq`` order.
 
-Protocol (see the README): the server first sends ``hello`` with the user's latest seq, then
-relays each event. ``?after=SEQ`` on connect, or a ``resume`` frame, replays every retained
-event after SEQ, then continues live.
+Protocol (see the README): the server first sends ``hello`` with the user's latest seq and
+the stream's epoch, then relays each event. ``?after=SEQ&epoch=E`` on connect, or a
+``resume`` frame, replays every retained event after SEQ, then continues live; if E is not
+the stream's epoch, or SEQ is one it never reached, ``resync`` comes first.
 
-No duplicate, no hole: the consumer remembers the last seq it sent. A live frame at or below
-it is dropped; a live frame above the next expected seq means the live path lost some, so the
-consumer replays the hole from the user's stream first. A lost *last* event, which no later
-frame reveals, is found by the per-process sweep (realtime/sweep.py) within a second.
+No duplicate, no hole: the consumer remembers the epoch and the last seq it sent. A live frame
+of that epoch at or below the seq is dropped; one above the next expected seq means the live
+path lost some, so the consumer replays the hole from the user's stream first. A frame of
+another epoch means Redis lost or rewound the history: the consumer reads the stream again,
+which gives ``resync`` and the new epoch's events. A lost *last* event, which no later frame
+reveals, and a history that went back with no new event, are found by the per-process sweep
+(realtime/sweep.py) within ``REALTIME_SWEEP_INTERVAL_S``.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from redis.exceptions import RedisError
 
 from realtime import backpressure, conf, protocol
 from realtime.groups import group_for
-from realtime.stream import alatest_seq, aread_after
+from realtime.stream import aread_after
 from realtime.sweep import sweep_for_loop
 
 logger = logging.getLogger(__name__)
@@ -34,6 +38,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
     user_id: int
     group: str
     sent: int = 0
+    epoch: str = ""
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels awaits aclose_old_connections() before every handler: a round trip to the
@@ -66,14 +71,14 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self.close(code=protocol.CLOSE_TRY_AGAIN)
             return
         async with self.sending:
-            latest = await alatest_seq(self.user_id)
-            self.sent = latest
-            await self.send(text_data=protocol.hello(latest))
-            after = _query_after(self.scope)
-            if isinstance(after, int):
-                await self._replay(after)
-            elif after is not None:
-                await self.send(text_data=after)
+            now = await aread_after(self.user_id, 0, 0)
+            self.sent, self.epoch = now.latest, now.epoch
+            await self.send(text_data=protocol.hello(now.latest, now.epoch))
+            resume = _query_resume(self.scope)
+            if isinstance(resume, tuple):
+                await self._replay(*resume)
+            elif resume is not None:
+                await self.send(text_data=resume)
         self.sweep = sweep_for_loop(self.settings.sweep_interval_s)
         self.sweep.add(self.user_id, self)
 
@@ -122,7 +127,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=protocol.pong())
         else:
             async with self.sending:
-                await self._replay(frame["after"])
+                await self._replay(frame["after"], frame.get("epoch"))
 
     def _within_rate(self) -> bool:
         """A token bucket: ``client_rate`` frames per second, bursts of ``client_burst``."""
@@ -134,41 +139,45 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     async def realtime_event(self, message: dict[str, Any]) -> None:
         seq = message["seq"]
-        if seq <= self.sent:
+        same_epoch = message["epoch"] == self.epoch
+        if same_epoch and seq <= self.sent:
             return
         async with self.sending:
-            if seq <= self.sent:
+            if message["epoch"] != self.epoch or seq > self.sent + 1:
+                # Another epoch: the stream tells whether it is new (resync) or this frame
+                # is older than what the socket already follows. A hole: the stream fills it.
+                await self._replay(self.sent, self.epoch)
                 return
-            if seq > self.sent + 1:
-                await self._replay(self.sent)  # the hole, and this frame with it
+            if seq <= self.sent:
                 return
             self.sent = seq
             await self.send(text_data=message["frame"])
 
-    def catch_up(self, latest: int) -> None:
-        """Called by the sweep when the stream holds events this socket has not been sent."""
+    def catch_up(self) -> None:
+        """Called by the sweep when the stream's (latest, epoch) is not what this socket has."""
         if self.catching_up is None or self.catching_up.done():
-            self.catching_up = asyncio.get_running_loop().create_task(self._catch_up(latest))
+            self.catching_up = asyncio.get_running_loop().create_task(self._catch_up())
 
-    async def _catch_up(self, latest: int) -> None:
+    async def _catch_up(self) -> None:
         try:
             async with self.sending:
-                if latest > self.sent:
-                    await self._replay(self.sent)
+                await self._replay(self.sent, self.epoch)
         except (RedisError, OSError):
             pass  # Redis is restarting: the next sweep tries again
 
-    async def _replay(self, after: int) -> None:
-        """Send every retained event after ``after``; ``resync`` first if some are gone.
+    async def _replay(self, after: int, epoch: str | None = None) -> None:
+        """Send every retained event after ``after`` in ``epoch`` (None: the current one);
+        ``resync`` first if the epoch is not the stream's, or some events are gone.
 
         The caller holds ``self.sending``.
         """
-        cursor = after
         unsent = 0  # bytes handed to daphne since it last drained
         limits = self.settings.slow_reader
-        history = await aread_after(self.user_id, cursor, self.settings.replay_batch)
+        history = await aread_after(self.user_id, after, self.settings.replay_batch, epoch)
         if history.resync:
-            await self.send(text_data=protocol.resync(history.latest, after))
+            await self.send(text_data=protocol.resync(history.latest, history.epoch, after))
+            self.sent = history.start  # the socket follows the new epoch from its start
+        self.epoch, cursor = history.epoch, history.start
         while True:
             for seq, frame in history.frames:
                 await self.send(text_data=frame.decode())
@@ -189,7 +198,10 @@ class EventsConsumer(AsyncWebsocketConsumer):
                     unsent = 0
             if len(history.frames) < self.settings.replay_batch:
                 return
-            history = await aread_after(self.user_id, cursor, self.settings.replay_batch)
+            history = await aread_after(self.user_id, cursor, self.settings.replay_batch, self.epoch)
+            if history.resync:  # the epoch changed in the middle of the replay
+                await self.send(text_data=protocol.resync(history.latest, history.epoch, cursor))
+                self.epoch, self.sent = history.epoch, history.start
 
 
 def _reconnect_race(exc: RuntimeError) -> bool:
@@ -198,11 +210,15 @@ def _reconnect_race(exc: RuntimeError) -> bool:
     return "another coroutine is already waiting" in str(exc)
 
 
-def _query_after(scope: dict[str, Any]) -> int | str | None:
-    """The ``?after=`` seq, None when absent, or an error frame when malformed."""
-    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("after")
+def _query_resume(scope: dict[str, Any]) -> tuple[int, str | None] | str | None:
+    """The ``?after=SEQ&epoch=E`` to resume from, None when absent, or an error frame."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    values = query.get("after")
     if not values:
         return None
+    epoch = query.get("epoch", [None])[0]
+    if epoch is not None and not protocol.valid_epoch(epoch):
+        return protocol.error("bad_resume", "'epoch' must be the epoch string the server sent")
     # isdigit() alone admits "²", which int() refuses: only ASCII digits are a seq.
     if (
         not (values[0].isascii() and values[0].isdigit())
@@ -210,4 +226,4 @@ def _query_after(scope: dict[str, Any]) -> int | str | None:
         or int(values[0]) > protocol.MAX_SEQ
     ):
         return protocol.error("bad_resume", "'after' must be a non-negative integer seq")
-    return int(values[0])
+    return int(values[0]), epoch

@@ -14,9 +14,14 @@ def pubsub_channel_for(user_id: int, prefix: str) -> str:
     return f"{prefix}__group__{group_for(user_id)}"
 
 
-def seq_key(user_id: int) -> str:
-    # The hash tag keeps a user's keys on one slot, so the Lua script stays valid on a cluster.
-    return f"coucou:{{u{int(user_id)}}}:seq"
+# The Redis process (its run_id) that the connections of this server reach; see realtime/redis.py.
+RUN_KEY = "coucou:run"
+
+
+def head_key(user_id: int) -> str:
+    # A hash: the latest seq (s), the epoch (e), the run it was checked under (r) and the seq
+    # before the epoch's first event (b). See realtime/stream.py.
+    return f"coucou:{{u{int(user_id)}}}:head"
 
 
 def stream_key(user_id: int) -> str:

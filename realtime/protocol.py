@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 # Close codes (documented in the README).
@@ -14,14 +15,21 @@ CLOSE_TRY_AGAIN = 1013  # Redis unreachable while joining: reconnect with backof
 # The largest seq a client may name: JavaScript's largest exact integer, far below the 64-bit
 # limit of Redis stream ids.
 MAX_SEQ = 2**53 - 1
+# Epochs are opaque to clients; the server makes 12 hex digits. Anything else is refused.
+EPOCH = re.compile(r"^[0-9a-f]{1,32}$")
 
 
-def hello(latest: int) -> str:
-    return json.dumps({"type": "hello", "seq": latest})
+def hello(latest: int, epoch: str) -> str:
+    return json.dumps({"type": "hello", "seq": latest, "epoch": epoch})
 
 
-def resync(latest: int, after: int) -> str:
-    return json.dumps({"type": "resync", "seq": latest, "after": after})
+def resync(latest: int, epoch: str, after: int) -> str:
+    """The events after ``after`` are not in this stream's history (epoch ``epoch``)."""
+    return json.dumps({"type": "resync", "seq": latest, "epoch": epoch, "after": after})
+
+
+def valid_epoch(value: object) -> bool:
+    return isinstance(value, str) and EPOCH.fullmatch(value) is not None
 
 
 def pong() -> str:
@@ -49,5 +57,7 @@ def parse_client_frame(text: str, max_bytes: int) -> tuple[str, dict[str, Any]] 
         after = frame.get("after")
         if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_SEQ:
             return error("bad_resume", "'after' must be a non-negative integer seq")
+        if frame.get("epoch") is not None and not valid_epoch(frame["epoch"]):
+            return error("bad_resume", "'epoch' must be the epoch string the server sent")
         return kind, frame
     return error("unknown_type", "client frames are 'ping' or 'resume'")

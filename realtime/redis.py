@@ -15,11 +15,30 @@ from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 
 from realtime import conf
+from realtime.groups import RUN_KEY
 
 _sync: dict[int, redis.Redis] = {}
 _fail_fast: dict[int, redis.Redis] = {}
 _scripts: dict[tuple[int, str], Any] = {}
 _async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = weakref.WeakKeyDictionary()
+
+
+# Every Coucou connection records, before its first command, which Redis process it reached:
+# a stream written under another process may have been lost or rewound (realtime/stream.py).
+_MARK_RUN = "return redis.call('SET', KEYS[1], string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'))"
+
+
+def mark_run(connection: redis.connection.AbstractConnection) -> None:
+    """redis-py's ``redis_connect_func``: the usual handshake, then the run mark."""
+    connection.on_connect()
+    connection.send_command("EVAL", _MARK_RUN, 1, RUN_KEY)
+    connection.read_response()
+
+
+async def amark_run(connection: aioredis.connection.AbstractConnection) -> None:
+    await connection.on_connect()
+    await connection.send_command("EVAL", _MARK_RUN, 1, RUN_KEY)
+    await connection.read_response()
 
 
 def sync_client() -> redis.Redis:
@@ -42,6 +61,7 @@ def sync_client() -> redis.Redis:
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=6),
             retry_on_error=[ConnectionError, TimeoutError],
             single_connection_client=True,
+            redis_connect_func=mark_run,
         )
     return client
 
@@ -62,7 +82,7 @@ def fail_fast_client() -> redis.Redis:
     return client
 
 
-def script(client: redis.Redis, lua: str) -> Any:
+def script(client: redis.Redis | aioredis.Redis, lua: str) -> Any:
     """``lua`` registered on ``client``, once per client (EVALSHA, loaded again if flushed)."""
     key = (id(client), lua)
     registered = _scripts.get(key)
@@ -97,6 +117,7 @@ def async_client() -> aioredis.Redis:
             health_check_interval=30,
             retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), retries=6),
             retry_on_error=[ConnectionError, TimeoutError],
+            redis_connect_func=amark_run,
         )
         client = _async[loop] = aioredis.Redis(connection_pool=pool)
     return client

@@ -1,14 +1,23 @@
-"""Per-user event numbering, history and relay.
+"""Per-user event numbering, history and relay, with an epoch that says which history it is.
 
 One Lua script does the whole publish atomically, in one round trip: it takes the user's
 next ``seq``, appends the event to the user's stream (trimmed by length and age), and
 PUBLISHes it on the user's channel-layer group. Because the three happen together inside
 Redis, ``seq`` is contiguous per user and live frames leave Redis in ``seq`` order, whatever
 number of workers and web processes publish at once.
+
+The epoch names one unbroken history of a stream. It changes when the stream's head is
+missing (Redis restarted empty, the keys were flushed or evicted) and when the stream was
+last checked under another Redis process (a restart from an older snapshot, a failover to a
+replica that lagged): every connection records the run_id of the process it reached before
+its first command (realtime/redis.py), so no command ever runs against a rewound stream
+under the old epoch. A seq is only meaningful with its epoch; a client that resumes with
+another epoch, or a seq the stream never reached, gets ``resync``.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,20 +25,54 @@ from typing import Any
 import orjson
 
 from realtime import conf
-from realtime.groups import pubsub_channel_for, seq_key, stream_key
+from realtime.groups import RUN_KEY, head_key, pubsub_channel_for, stream_key
 from realtime.redis import async_client, script, sync_client
 
 RELAY_MESSAGE_TYPE = "realtime.event"
 
-_PUBLISH_LUA = """
-local seq = redis.call('INCR', KEYS[1])
-local frame = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
+# current(): the stream's head as (latest seq, epoch, base), starting a new epoch when the head
+# is missing or was checked under another Redis process. KEYS: run key, head, events.
+_HEAD_LUA = """
+local function current(run_key, head_key, events_key, candidate)
+  local run = redis.call('GET', run_key)
+  if not run then
+    run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')
+    redis.call('SET', run_key, run)
+  end
+  local h = redis.call('HMGET', head_key, 's', 'e', 'r', 'b')
+  if h[2] and h[3] == run then return tonumber(h[1]), h[2], tonumber(h[4]) end
+  local seq = 0
+  if h[2] then
+    seq = tonumber(h[1])
+    -- Seqs stay above every id the stream has held, whatever the head says.
+    if redis.call('EXISTS', events_key) == 1 then
+      local info = redis.call('XINFO', 'STREAM', events_key)
+      for i = 1, #info, 2 do
+        if info[i] == 'last-generated-id' then
+          seq = math.max(seq, tonumber(string.match(info[i + 1], '^%d+')))
+        end
+      end
+    end
+  else
+    redis.call('DEL', events_key)  -- a history without its head belongs to a lost epoch
+  end
+  redis.call('HSET', head_key, 's', seq, 'e', candidate, 'r', run, 'b', seq)
+  return seq, candidate, seq
+end
+"""
+
+_PUBLISH_LUA = (
+    _HEAD_LUA
+    + """
+local _, epoch = current(KEYS[1], KEYS[2], KEYS[3], ARGV[7])
+local seq = redis.call('HINCRBY', KEYS[2], 's', 1)
+local frame = '{"seq":' .. seq .. ',"epoch":"' .. epoch .. '",' .. string.sub(ARGV[1], 2)
 local now = tonumber(ARGV[4])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 't', ARGV[4], 'f', frame)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 't', ARGV[4], 'f', frame)
 local cutoff = now - tonumber(ARGV[5])
-local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)[1]
 if first and tonumber(first[2][2]) < cutoff then
-  local batch = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 256)
+  local batch = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 256)
   local minid = nil
   for _, entry in ipairs(batch) do
     if tonumber(entry[2][2]) >= cutoff then minid = entry[1]; break end
@@ -37,12 +80,50 @@ if first and tonumber(first[2][2]) < cutoff then
   if minid == nil then
     minid = (tonumber(string.match(batch[#batch][1], '^%d+')) + 1) .. '-0'
   end
-  redis.call('XTRIM', KEYS[2], 'MINID', minid)
+  redis.call('XTRIM', KEYS[3], 'MINID', minid)
 end
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('PUBLISH', ARGV[3], cmsgpack.pack({type=ARGV[6], seq=seq, frame=frame}))
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+redis.call('PUBLISH', ARGV[3], cmsgpack.pack({type=ARGV[6], seq=seq, epoch=epoch, frame=frame}))
 return seq
 """
+)
+
+# Read from ``after`` when the client's epoch (ARGV[2], '' for none) is the stream's and the
+# seq is one the epoch reached; otherwise from the epoch's start, for a resync.
+_READ_LUA = (
+    _HEAD_LUA
+    + """
+local latest, epoch, base = current(KEYS[1], KEYS[2], KEYS[3], ARGV[4])
+local after = tonumber(ARGV[1])
+local from, lost = after, 0
+if (ARGV[2] ~= '' and ARGV[2] ~= epoch) or after > latest or after < base then from, lost = base, 1 end
+local start = '-'
+if from > 0 then start = '(' .. from .. '-0' end
+return {latest, epoch, from, lost, redis.call('XRANGE', KEYS[3], start, '+', 'COUNT', ARGV[3])}
+"""
+)
+
+# The heads of many users at once, for the sweep. KEYS: run key, then head and events per user.
+_HEADS_LUA = (
+    _HEAD_LUA
+    + """
+local out = {}
+for i = 2, #KEYS, 2 do
+  local latest, epoch = current(KEYS[1], KEYS[i], KEYS[i + 1], ARGV[1] .. string.format('%04x', i))
+  out[#out + 1] = latest
+  out[#out + 1] = epoch
+end
+return out
+"""
+)
+
+
+def new_epoch() -> str:
+    return os.urandom(6).hex()
+
+
+def _keys(user_id: int) -> list[str]:
+    return [RUN_KEY, head_key(user_id), stream_key(user_id)]
 
 
 def _now() -> tuple[int, str]:
@@ -60,7 +141,7 @@ def publish(user_id: int, type: str, data: dict[str, Any] | None = None, *, job:
     now_ms, ts = _now()
     body = orjson.dumps({"type": type, "job": job, "ts": ts, "data": data or {}})
     seq = script(sync_client(), _PUBLISH_LUA)(
-        keys=[seq_key(user_id), stream_key(user_id)],
+        keys=_keys(user_id),
         args=[
             body,
             settings.stream_maxlen,
@@ -68,6 +149,7 @@ def publish(user_id: int, type: str, data: dict[str, Any] | None = None, *, job:
             now_ms,
             settings.stream_max_age_s * 1000,
             RELAY_MESSAGE_TYPE,
+            new_epoch(),
         ],
     )
     return int(seq)
@@ -75,45 +157,49 @@ def publish(user_id: int, type: str, data: dict[str, Any] | None = None, *, job:
 
 @dataclass(frozen=True)
 class History:
-    """What a user's stream holds after a given seq."""
+    """What a user's stream holds after a given seq, in which epoch."""
 
     latest: int  # the user's newest seq
+    epoch: str  # the stream's epoch: a seq means something only with it
+    start: int  # the seq the frames follow: the asked-for one, or the epoch's start on resync
     frames: list[tuple[int, bytes]]  # (seq, JSON frame) in order
-    resync: bool  # events after the asked-for seq are gone: the client must refetch state
+    resync: bool  # the client's history is not this one, or events after it are gone: refetch
 
     @property
     def last_seq(self) -> int | None:
         return self.frames[-1][0] if self.frames else None
 
 
-def _range_start(after: int) -> str:
-    return f"({after}-0" if after > 0 else "-"
+def _history(reply: list[Any]) -> History:
+    latest, epoch, start, lost, entries = reply
+    # Each entry is [id, ["t", ms, "f", frame]], as XADD wrote it (Redis 6 answers COUNT 0 with nil).
+    frames = [(int(entry_id.split(b"-", 1)[0]), fields[3]) for entry_id, fields in entries or ()]
+    # Another epoch, a seq this epoch never reached, or events after it trimmed away.
+    resync = bool(lost) or (frames[0][0] > start + 1 if frames else latest > start)
+    return History(latest=int(latest), epoch=epoch.decode(), start=int(start), frames=frames, resync=resync)
 
 
-def _history(after: int, latest_raw: bytes | None, entries: list[Any]) -> History:
-    latest = int(latest_raw or 0)
-    frames = [(int(entry_id.split(b"-", 1)[0]), fields[b"f"]) for entry_id, fields in entries]
-    # Resync when events after ``after`` are gone, or when the client is ahead of the server:
-    # it saw numbers that no longer exist (Redis lost its data).
-    resync = (frames[0][0] > after + 1 if frames else latest > after) or after > latest
-    return History(latest=latest, frames=frames, resync=resync)
+def _read_args(after: int, epoch: str | None, limit: int) -> list[Any]:
+    return [after, epoch or "", limit, new_epoch()]
 
 
-def read_after(user_id: int, after: int, limit: int) -> History:
-    pipe = sync_client().pipeline(transaction=True)
-    pipe.get(seq_key(user_id))
-    pipe.xrange(stream_key(user_id), _range_start(after), "+", count=limit)
-    latest_raw, entries = pipe.execute()
-    return _history(after, latest_raw, entries)
+def read_after(user_id: int, after: int, limit: int, epoch: str | None = None) -> History:
+    """The events after ``after`` in ``epoch`` (None: whichever is current), up to ``limit``."""
+    reply = script(sync_client(), _READ_LUA)(keys=_keys(user_id), args=_read_args(after, epoch, limit))
+    return _history(reply)
 
 
-async def aread_after(user_id: int, after: int, limit: int) -> History:
-    async with async_client().pipeline(transaction=True) as pipe:
-        pipe.get(seq_key(user_id))
-        pipe.xrange(stream_key(user_id), _range_start(after), "+", count=limit)
-        latest_raw, entries = await pipe.execute()
-    return _history(after, latest_raw, entries)
+async def aread_after(user_id: int, after: int, limit: int, epoch: str | None = None) -> History:
+    client = async_client()
+    reply = await script(client, _READ_LUA)(keys=_keys(user_id), args=_read_args(after, epoch, limit))
+    return _history(reply)
 
 
-async def alatest_seq(user_id: int) -> int:
-    return int(await async_client().get(seq_key(user_id)) or 0)
+async def aheads(user_ids: list[int]) -> list[tuple[int, str]]:
+    """(latest seq, epoch) of each user, in order: one round trip."""
+    keys = [RUN_KEY]
+    for user_id in user_ids:
+        keys += [head_key(user_id), stream_key(user_id)]
+    client = async_client()
+    flat = await script(client, _HEADS_LUA)(keys=keys, args=[os.urandom(4).hex()])
+    return [(int(flat[i]), flat[i + 1].decode()) for i in range(0, len(flat), 2)]

@@ -1,11 +1,12 @@
 """A per-process safety net under the live path.
 
-Every ``REALTIME_SWEEP_INTERVAL_S`` one task per event loop reads the latest seq of every
-user with a socket open in this process (one MGET per 100 users, letting frames through in
-between) and tells each socket that is behind to catch up from the stream. It repairs what
-the consumer's gap check cannot see: a lost *last* event (no later frame reveals the hole),
-and everything published while the channel layer was re-subscribing after a Redis restart
-or a dropped subscriber connection.
+Every ``REALTIME_SWEEP_INTERVAL_S`` one task per event loop reads the latest seq and the
+epoch of every user with a socket open in this process (one script call per 100 users,
+letting frames through in between) and tells each socket whose (seq, epoch) differs to catch
+up from the stream. It repairs what the consumer's gap check cannot see: a lost *last* event
+(no later frame reveals the hole), everything published while the channel layer was
+re-subscribing after a Redis restart or a dropped subscriber connection, and a history that
+Redis lost or rewound while no new event came (the socket gets ``resync``).
 """
 
 from __future__ import annotations
@@ -17,18 +18,18 @@ from typing import Protocol
 
 from redis.exceptions import RedisError
 
-from realtime.groups import seq_key
-from realtime.redis import async_client
+from realtime.stream import aheads
 from realtime.weaklists import WeakLists
 
 logger = logging.getLogger(__name__)
-_CHUNK = 100  # users per MGET: the loop yields between chunks, so frames wait ~0.5 ms at most
+_CHUNK = 100  # users per call: the loop yields between chunks, so frames wait ~0.5 ms at most
 
 
 class Follower(Protocol):
     sent: int
+    epoch: str
 
-    def catch_up(self, latest: int) -> None: ...
+    def catch_up(self) -> None: ...
 
 
 class Sweep:
@@ -57,12 +58,12 @@ class Sweep:
         user_ids = self.followers.keys()
         for start in range(0, len(user_ids), _CHUNK):
             chunk = user_ids[start : start + _CHUNK]
-            values = await async_client().mget([seq_key(uid) for uid in chunk])
-            for uid, raw in zip(chunk, values, strict=True):
-                latest = int(raw or 0)
+            heads = await aheads(chunk)
+            for uid, (latest, epoch) in zip(chunk, heads, strict=True):
                 for follower in self.followers.get(uid):
-                    if latest > follower.sent:
-                        follower.catch_up(latest)
+                    # Behind, or ahead: a seq that went back is a history that was rewound.
+                    if latest != follower.sent or epoch != follower.epoch:
+                        follower.catch_up()
 
 
 _sweeps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Sweep] = weakref.WeakKeyDictionary()

@@ -225,6 +225,28 @@ def test_a_server_that_lost_its_history_is_followed_from_its_new_numbers(server:
     assert {"type": "resume", "after": 7} not in server.received
 
 
+def test_a_new_epoch_is_followed_from_its_own_numbers_and_resumed_within(server: Server) -> None:
+    def at(seq: int, epoch: str) -> dict[str, Any]:
+        return {**event(seq), "epoch": epoch}
+
+    server.open()
+    server.send({"type": "hello", "seq": 5, "epoch": "aaa"}, at(6, "aaa"), at(7, "aaa"))
+    wait_for(server.page, lambda: server.js("window.seen") == [6, 7], what="events 6 and 7")
+    server.sockets[0].close(code=1011)
+    assert server.wait_sockets(2).url.endswith("?after=7&epoch=aaa")
+    # Redis came back from an older snapshot: the new epoch numbers from 5 again.
+    server.send(
+        {"type": "hello", "seq": 8, "epoch": "bbb"},
+        {"type": "resync", "seq": 8, "epoch": "bbb", "after": 7},
+        at(6, "bbb"),
+        at(7, "bbb"),
+        at(8, "bbb"),
+    )
+    wait_for(server.page, lambda: server.js("window.seen") == [6, 7, 6, 7, 8], what="the new epoch")
+    server.sockets[1].close(code=1011)
+    assert server.wait_sockets(3).url.endswith("?after=8&epoch=bbb")
+
+
 def test_4401_stops_reconnecting(server: Server) -> None:
     server.open()
     server.sockets[0].close(code=4401, reason="unauthenticated")

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from tests.conftest import ANY_EPOCH
 from tests.live.harness import Stack, frames_until, job_ended, recv_json, running_stack, wait_until
 
 pytestmark = pytest.mark.asyncio
@@ -176,7 +177,7 @@ async def test_asking_for_events_past_retention_gets_resync_then_the_rest(short_
         hello = await recv_json(ws)
         resync = await recv_json(ws)
         frames = await frames_until(ws, lambda f: f.get("seq") == 1000)
-    assert hello == {"type": "hello", "seq": 1000}
+    assert hello == {"type": "hello", "seq": 1000, "epoch": ANY_EPOCH}
     assert resync["type"] == "resync" and resync["after"] == 1
     assert 100 <= len(frames) < 1000
     assert_every_event_once(frames, frames[0]["seq"], 1000)

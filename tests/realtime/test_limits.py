@@ -12,6 +12,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from config.asgi import application
 from realtime import protocol, publish
+from tests.conftest import ANY_EPOCH
 from tests.realtime.conftest import bearer, receive, socket
 
 pytestmark = [
@@ -59,7 +60,7 @@ async def test_a_client_within_its_rate_stays_open(alice_token, settings):
 )
 async def test_an_after_out_of_range_gets_an_error_frame_and_the_socket_stays_open(alice, alice_token, after):
     async with socket(f"/ws/events/?after={after}", headers=bearer(alice_token)) as comm:
-        assert await receive(comm) == {"type": "hello", "seq": 0}
+        assert await receive(comm) == {"type": "hello", "seq": 0, "epoch": ANY_EPOCH}
         error = await receive(comm)
         assert (error["type"], error["code"]) == ("error", "bad_resume")
         await comm.send_json_to({"type": "ping"})
@@ -69,8 +70,13 @@ async def test_an_after_out_of_range_gets_an_error_frame_and_the_socket_stays_op
 async def test_the_largest_after_is_accepted_and_answered_with_resync(alice, alice_token):
     await asyncio.to_thread(publish, alice.pk, "coucou", {})
     async with socket(f"/ws/events/?after={protocol.MAX_SEQ}", headers=bearer(alice_token)) as comm:
-        assert await receive(comm) == {"type": "hello", "seq": 1}
-        assert await receive(comm) == {"type": "resync", "seq": 1, "after": protocol.MAX_SEQ}
+        assert await receive(comm) == {"type": "hello", "seq": 1, "epoch": ANY_EPOCH}
+        assert await receive(comm) == {
+            "type": "resync",
+            "seq": 1,
+            "epoch": ANY_EPOCH,
+            "after": protocol.MAX_SEQ,
+        }
 
 
 @pytest.mark.parametrize("after", [protocol.MAX_SEQ + 1, True])
@@ -115,7 +121,7 @@ async def test_a_socket_joins_once_the_layer_comes_back(alice, alice_token, slow
     monkeypatch.setattr(slow_layer, "error", error)
     slow_layer.failures = 2
     async with socket("/ws/events/?after=0", headers=bearer(alice_token)) as comm:
-        assert await receive(comm) == {"type": "hello", "seq": 1}
+        assert await receive(comm) == {"type": "hello", "seq": 1, "epoch": ANY_EPOCH}
         assert (await receive(comm))["data"] == {"n": 1}
     assert slow_layer.failures == 0
 

@@ -10,8 +10,9 @@ from realtime import protocol
 
 
 def test_control_frames_are_json_objects_with_a_type():
-    assert json.loads(protocol.hello(7)) == {"type": "hello", "seq": 7}
-    assert json.loads(protocol.resync(9, 2)) == {"type": "resync", "seq": 9, "after": 2}
+    assert json.loads(protocol.hello(7, "e1")) == {"type": "hello", "seq": 7, "epoch": "e1"}
+    resync = {"type": "resync", "seq": 9, "epoch": "e2", "after": 2}
+    assert json.loads(protocol.resync(9, "e2", 2)) == resync
     assert json.loads(protocol.pong()) == {"type": "pong"}
     error = {"type": "error", "code": "bad_json", "detail": "why"}
     assert json.loads(protocol.error("bad_json", "why")) == error

@@ -12,7 +12,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from realtime import publish
-from realtime.groups import group_for
+from realtime.groups import RUN_KEY, group_for, head_key
 from realtime.stream import read_after
 
 pytestmark = pytest.mark.usefixtures("redis_db")
@@ -38,7 +38,8 @@ def test_a_frame_has_the_designed_shape():
     [(seq, raw), (_, raw2)] = read_after(7, 0, 10).frames
     frame = orjson.loads(raw)
     assert seq == 1
-    assert list(frame) == ["seq", "type", "job", "ts", "data"]
+    assert list(frame) == ["seq", "epoch", "type", "job", "ts", "data"]
+    assert frame["epoch"] == read_after(7, 0, 0).epoch
     assert frame["type"] == "job.progress"
     assert frame["job"] == "3f0c"
     assert TS.match(frame["ts"]), frame["ts"]
@@ -94,7 +95,8 @@ def test_resync_when_the_client_is_ahead_of_the_server():
     publish(1, "n")
     history = read_after(1, 5, 10)
     assert history.resync
-    assert (history.latest, history.frames) == (1, [])
+    # Then the epoch's retained events, from its start.
+    assert (history.latest, history.start, [seq for seq, _ in history.frames]) == (1, 0, [1])
 
 
 def test_events_older_than_max_age_are_trimmed(settings):
@@ -118,7 +120,8 @@ async def test_contract_a_publish_reaches_the_users_group_through_the_channel_la
     try:
         seq = await asyncio.to_thread(publish, 5, "coucou", {"message": "coucou alice"}, job="j-1")
         message = await asyncio.wait_for(layer.receive(mine), timeout=2)
-        assert message == {"type": "realtime.event", "seq": seq, "frame": message["frame"]}
+        epoch = (await asyncio.to_thread(read_after, 5, 0, 0)).epoch
+        assert message == {"type": "realtime.event", "seq": seq, "epoch": epoch, "frame": message["frame"]}
         frame = orjson.loads(message["frame"])
         assert frame["seq"] == seq == 1
         assert frame["type"] == "coucou"
@@ -133,3 +136,77 @@ async def test_contract_a_publish_reaches_the_users_group_through_the_channel_la
     finally:
         await layer.group_discard(group_for(5), mine)
         await layer.group_discard(group_for(6), other)
+
+
+# --- epochs: a seq means something only within its epoch ------------------------------------
+
+
+def test_the_epoch_stays_while_the_history_is_whole():
+    first = read_after(1, 0, 0).epoch
+    publish(1, "n")
+    publish(1, "n")
+    history = read_after(1, 0, 10)
+    assert history.epoch == first
+    assert {orjson.loads(f)["epoch"] for _, f in history.frames} == {first}
+    assert not read_after(1, 1, 10, first).resync
+
+
+def test_a_lost_head_starts_a_new_epoch_and_a_reader_of_the_old_one_gets_resync(redis_db):
+    for _ in range(5):
+        publish(1, "old")
+    old = read_after(1, 0, 0).epoch
+    redis_db.flushdb()  # Redis restarted empty
+    publish(1, "new")
+    history = read_after(1, 5, 10, old)
+    assert history.epoch != old
+    assert history.resync
+    assert (history.latest, history.start) == (1, 0)
+    assert [orjson.loads(f)["type"] for _, f in history.frames] == ["new"]
+
+
+def test_a_stream_last_checked_under_another_redis_process_gets_a_new_epoch(redis_db):
+    """A restart from an older snapshot, or a failover to a lagging replica: seqs may repeat."""
+    for _ in range(3):
+        publish(1, "before")
+    old = read_after(1, 0, 0).epoch
+    redis_db.hset(head_key(1), "r", "0" * 40)  # what the snapshot holds: the old process's run
+    publish(1, "after")  # seq 4 again, perhaps, but under a new epoch
+    history = read_after(1, 3, 10, old)
+    assert history.epoch != old
+    assert history.resync
+    assert history.start == 3  # the new epoch starts where the restored history ended
+    assert [(seq, orjson.loads(f)["type"]) for seq, f in history.frames] == [(4, "after")]
+    assert orjson.loads(history.frames[0][1])["epoch"] == history.epoch
+    # A reader of the new epoch resumes within it, without resync.
+    assert not read_after(1, 3, 10, history.epoch).resync
+
+
+def test_a_seq_that_went_back_within_an_epoch_gives_resync(redis_db):
+    for _ in range(5):
+        publish(1, "n")
+    epoch = read_after(1, 0, 0).epoch
+    redis_db.hset(head_key(1), "s", 2)
+    history = read_after(1, 5, 10, epoch)
+    assert history.resync
+    assert history.latest == 2
+
+
+def test_a_new_epoch_numbers_above_every_id_its_stream_held(redis_db):
+    for _ in range(5):
+        publish(1, "n")
+    redis_db.hset(head_key(1), mapping={"s": 2, "r": "0" * 40})  # a head behind its own stream
+    assert publish(1, "n") == 6
+    history = read_after(1, 5, 10)
+    assert [seq for seq, _ in history.frames] == [6]
+
+
+def test_a_new_connection_records_the_redis_process_it_reached(redis_db):
+    read_after(1, 0, 0)
+    run_id = redis_db.info("server")["run_id"]
+    assert redis_db.get(RUN_KEY).decode() == run_id
+    redis_db.set(RUN_KEY, "0" * 40)
+    from realtime.redis import sync_client
+
+    sync_client().connection.disconnect()  # the next command reconnects, as after a restart
+    read_after(1, 0, 0)
+    assert redis_db.get(RUN_KEY).decode() == run_id

@@ -12,10 +12,11 @@
  *   const final = await job.done;               // rejects with a JobError if it failed or was cancelled
  *   c.close();
  *
- * What it guarantees: every event once, in seq order. It remembers the last seq it saw,
- * reconnects with exponential backoff and jitter, resumes with ?after=<last seq>, asks for a
- * resume when it sees a jump, drops duplicates, and on "resync" (events older than the
- * server's retention are gone) refetches the jobs it watches over REST.
+ * What it guarantees: every event once, in seq order. It remembers the epoch and the last seq
+ * it saw, reconnects with exponential backoff and jitter, resumes with
+ * ?after=<last seq>&epoch=<epoch>, asks for a resume when it sees a jump, drops duplicates,
+ * and on "resync" (events older than the server's retention are gone, or Redis lost or
+ * rewound the history and the epoch changed) refetches the jobs it watches over REST.
  *
  * Another origin: connect({url: "wss://coucou.example/ws/events/", ticket: async () => "...",
  * fetch: (path) => ...}). `ticket` is called before every connection attempt, since a ticket
@@ -183,6 +184,7 @@ export class Connection {
     ticket,
     fetch,
     after = null,
+    epoch = null,
     pingIntervalMs = 25000,
     minDelayMs = 500,
     maxDelayMs = 30000,
@@ -191,6 +193,7 @@ export class Connection {
     this.ticket = ticket ?? null;
     this.fetcher = fetch ?? defaultFetch;
     this.last = after; // the last seq seen; null until the first hello
+    this.epoch = epoch; // the history `last` belongs to; null until the first hello
     this.pingIntervalMs = pingIntervalMs;
     this.minDelayMs = minDelayMs;
     this.maxDelayMs = maxDelayMs;
@@ -256,6 +259,8 @@ export class Connection {
     this.timer = null;
     const params = new URLSearchParams();
     if (this.last !== null) params.set("after", String(this.last));
+    else if (this.epoch !== null) params.set("after", "0"); // a new epoch, no event of it yet
+    if (this.epoch !== null) params.set("epoch", this.epoch);
     if (this.ticket !== null) {
       try {
         params.set("ticket", await this.ticket());
@@ -347,7 +352,8 @@ export class Connection {
     }
     if (frame === null || typeof frame !== "object") return;
     if (frame.type === "hello") {
-      if (this.last === null) this.last = frame.seq;
+      if (this.last === null && this.epoch === null) this.last = frame.seq;
+      if (this.epoch === null) this.epoch = frame.epoch ?? null;
       this.acceptJump = false; // a new socket: what follows is a replay from `last`, or live
       this.resumeSentAt = 0;
       this.attempt = 0;
@@ -356,7 +362,11 @@ export class Connection {
       this.retryRefreshes();
     } else if (frame.type === "resync") {
       // Some events are gone: start again from what comes next, and ask REST for the state.
-      if (this.last === null || frame.seq < this.last) this.last = frame.seq;
+      if ((frame.epoch ?? null) !== this.epoch) {
+        // Another history: its seqs may be below ours. Take the next event whatever its seq.
+        this.epoch = frame.epoch ?? null;
+        this.last = null;
+      } else if (this.last === null || frame.seq < this.last) this.last = frame.seq;
       this.acceptJump = true;
       this.resumeSentAt = 0;
       this.refreshAll();
@@ -368,6 +378,12 @@ export class Connection {
   }
 
   event(frame) {
+    if (frame.epoch !== undefined && this.epoch !== null && frame.epoch !== this.epoch) {
+      // The server sends "resync" before another epoch's events; follow the event all the same.
+      this.epoch = frame.epoch;
+      this.last = null;
+      this.refreshAll();
+    }
     const seq = frame.seq;
     if (this.last !== null && seq <= this.last) return; // a duplicate
     if (this.last !== null && seq > this.last + 1 && !this.acceptJump) {
