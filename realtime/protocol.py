@@ -10,7 +10,9 @@ from typing import Any
 CLOSE_SLOW_READER = 4008  # the client stopped reading: reconnect with ?after=
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FLOOD = 4429
-CLOSE_TRY_AGAIN = 1013  # Redis unreachable while joining: reconnect with backoff
+# Redis unreachable while joining: reconnect with backoff. Not 1013 (try again later): daphne
+# (autobahn) lets a server close only with 1000 or 3000-4999, and raised on 1013.
+CLOSE_TRY_AGAIN = 4013
 
 # The largest seq a client may name: JavaScript's largest exact integer, far below the 64-bit
 # limit of Redis stream ids.

@@ -24,9 +24,9 @@ BIN = Path(sys.executable).parent
 
 
 class Stack:
-    def __init__(self, tmp: Path, **settings: str) -> None:
+    def __init__(self, tmp: Path, *, redis_appendonly: bool = True, **settings: str) -> None:
         self.tmp = tmp
-        self.redis = RedisServer(tmp / "redis").start()
+        self.redis = RedisServer(tmp / "redis", appendonly=redis_appendonly).start()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SETTINGS"))},
             "DJANGO_SETTINGS_MODULE": "config.settings",
@@ -144,8 +144,16 @@ class Stack:
             base_url=f"http://127.0.0.1:{port or self.port}", headers=headers, timeout=10
         )
 
-    def ws(self, token: str | None = None, *, after: int | None = None, port: int | None = None) -> Any:
+    def ws(
+        self,
+        token: str | None = None,
+        *,
+        after: int | None = None,
+        epoch: str | None = None,
+        port: int | None = None,
+    ) -> Any:
         query = f"?after={after}" if after is not None else ""
+        query += f"&epoch={epoch}" if epoch is not None else ""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return websockets.connect(
             f"ws://127.0.0.1:{port or self.port}/ws/events/{query}",
@@ -155,9 +163,11 @@ class Stack:
 
 
 @contextmanager
-def running_stack(tmp: Path, *, workers: Sequence[str] = ("w1",), **settings: str) -> Iterator[Stack]:
+def running_stack(
+    tmp: Path, *, workers: Sequence[str] = ("w1",), redis_appendonly: bool = True, **settings: str
+) -> Iterator[Stack]:
     """Redis, one daphne and the named Celery workers, with ``settings`` in their environment."""
-    live = Stack(tmp, **settings)
+    live = Stack(tmp, redis_appendonly=redis_appendonly, **settings)
     try:
         live.start_web()
         for name in workers:

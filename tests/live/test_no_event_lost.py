@@ -127,7 +127,7 @@ async def test_rest_catch_up_returns_exactly_the_callers_events_after_seq(stack:
     assert caught_up["events"] == live[1:]
     assert caught_up["latest"] == live[-1]["seq"] and caught_up["resync"] is False
     assert limited["events"] == live[:2]
-    assert bobs == {"events": [], "latest": 0, "resync": False}
+    assert (bobs["events"], bobs["latest"], bobs["resync"]) == ([], 0, False)
     assert bad.status_code == 422
 
 
