@@ -1,7 +1,8 @@
 """Print a user's events as they arrive: ``python -m devtools.watch [--after SEQ] [URL]``.
 
 Reads the bearer token from ``$TOKEN``. A minimal non-browser client of ``/ws/events/``: it
-remembers the last seq it printed and resumes from it when the connection drops.
+remembers the epoch and the last seq it printed and resumes from them when the connection
+drops; after a ``resync`` it follows the new epoch from the events that come next.
 """
 
 from __future__ import annotations
@@ -17,15 +18,20 @@ import websockets
 
 async def watch(url: str, token: str, after: int | None) -> None:
     headers = {"Authorization": f"Bearer {token}"}
+    epoch: str | None = None
     while True:
         target = url if after is None else f"{url}?after={after}"
+        target += f"&epoch={epoch}" if after is not None and epoch is not None else ""
         try:
             async with websockets.connect(target, additional_headers=headers) as ws:
                 async for raw in ws:
                     print(raw, flush=True)
                     frame = json.loads(raw)
-                    if "ts" in frame or (frame.get("type") == "hello" and after is None):
+                    kind = frame.get("type")
+                    if "ts" in frame or (kind == "hello" and after is None):
                         after = frame["seq"]  # an event, or where a first connection starts
+                    if "ts" in frame or kind in ("hello", "resync"):
+                        epoch = frame.get("epoch", epoch)
         except websockets.ConnectionClosedError as exc:
             if exc.rcvd is not None and exc.rcvd.code == 4401:
                 sys.exit("unauthenticated: is $TOKEN a valid token?")
