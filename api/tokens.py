@@ -10,7 +10,6 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
 from api.models import ApiToken
-from jobs.compiled import CompiledQuery
 
 TOKEN_PREFIX = "cou_"
 
@@ -31,15 +30,8 @@ def user_for_token(token: str) -> Any | None:
     """The active user whose token this is, or None."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    # Every bearer request and socket handshake runs this: compiled once, 330 → 110 µs.
-    users = _USER_BY_DIGEST.fetch(_digest(token))
-    return users[0] if users else None
+    users = get_user_model()._default_manager.filter(api_tokens__digest=_digest(token), is_active=True)
+    return next(iter(users[:1]), None)
 
 
 auser_for_token = database_sync_to_async(user_for_token)
-
-_USER_BY_DIGEST = CompiledQuery(
-    get_user_model,
-    lambda digest: get_user_model()._default_manager.filter(api_tokens__digest=digest, is_active=True),
-    markers=("\x01\x02\x03", "\x04\x05\x06"),  # never a SHA-256 in hex
-)

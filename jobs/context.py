@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
@@ -79,10 +78,7 @@ class JobContext:
         if self._owner is None:
             from django.contrib.auth import get_user_model
 
-            users = _users_by_pk().fetch(self.owner_id)
-            if not users:
-                raise get_user_model().DoesNotExist(f"no user with id {self.owner_id}")
-            self._owner = users[0]
+            self._owner = get_user_model()._default_manager.get(pk=self.owner_id)
         return self._owner
 
     def progress(self, current: float, total: float | None = None, message: str = "") -> None:
@@ -184,15 +180,3 @@ def _ticker() -> _Ticker:
         _tickers.clear()
         _tickers[pid] = _Ticker(period=0.1)
     return _tickers[pid]
-
-
-@functools.cache
-def _users_by_pk() -> Any:
-    # Built on first use: this module is imported before Django's apps are ready.
-    from django.contrib.auth import get_user_model
-
-    from jobs.compiled import CompiledQuery
-
-    return CompiledQuery(
-        get_user_model, lambda pk: get_user_model()._default_manager.filter(pk=pk), markers=(-7919, -8026)
-    )
