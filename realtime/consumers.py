@@ -22,13 +22,12 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from redis.exceptions import RedisError
 
 from realtime import backpressure, conf, protocol
 from realtime.groups import group_for
-from realtime.stream import aread_after
+from realtime.stream import RELAY_MESSAGE_TYPE, aread_after
 from realtime.sweep import sweep_for_loop
 
 logger = logging.getLogger(__name__)
@@ -41,14 +40,13 @@ class EventsConsumer(AsyncWebsocketConsumer):
     epoch: str = ""
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels awaits aclose_old_connections() before every handler: a round trip to the
-        # executor thread per frame, 22-26 % of the web process's time at 1,500 events/s
-        # (bench/RESULTS.md). This consumer never touches the database (auth happens in the
-        # middleware, through database_sync_to_async, which closes its own connections).
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+        # Relayed events never touch the database: they skip the executor round trip of
+        # Channels' aclose_old_connections(); everything else is Channels' own dispatch.
+        # tests/realtime/test_dispatch_seam.py fails if Channels' dispatch starts doing more.
+        if message["type"] == RELAY_MESSAGE_TYPE:
+            await self.realtime_event(message)
+        else:
+            await super().dispatch(message)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
