@@ -40,7 +40,7 @@ class JobQuerySet(models.QuerySet["Job"]):
         path of every ``POST /api/coucou`` → frame (bench/RESULTS.md). The owner is not
         loaded with it.
         """
-        pk = Job._meta.pk.to_python(job_id)  # type: ignore[union-attr]  # a malformed id raises, as get() does
+        pk = Job._meta.pk.to_python(job_id)  # a malformed id raises, as get() does
         now = timezone.now()
         db = self._db or router.db_for_write(Job)  # type: ignore[attr-defined]  # not in django-stubs
         connection = connections[db]
@@ -55,7 +55,7 @@ class JobQuerySet(models.QuerySet["Job"]):
         params = [
             JobStatus.RUNNING,
             Job._meta.get_field("started_at").get_db_prep_value(now, connection),
-            Job._meta.pk.get_db_prep_value(pk, connection),  # type: ignore[union-attr]
+            Job._meta.pk.get_db_prep_value(pk, connection),
             task,
             JobStatus.QUEUED,
         ]

@@ -53,7 +53,7 @@ def _query_ticket(scope: dict[str, Any]) -> str | None:
     return values[0] if values else None
 
 
-@database_sync_to_async
+@database_sync_to_async  # type: ignore[untyped-decorator]  # channels ships no type hints
 def _active_user(user_id: int) -> Any | None:
     return get_user_model().objects.filter(pk=user_id, is_active=True).first()
 

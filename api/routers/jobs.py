@@ -46,7 +46,7 @@ def list_tasks(request: HttpRequest) -> list[dict[str, object]]:
 def create_job(
     request: HttpRequest,
     payload: JobIn,
-    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200),
+    idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200),  # type: ignore[type-arg]
 ) -> Status[Job]:
     job = job_submit(
         owner=request.user, task=payload.task, params=payload.params, idempotency_key=idempotency_key
