@@ -57,7 +57,8 @@ class TaskOut(Schema):
 class HealthOut(Schema):
     status: Literal["ok", "unavailable"]
     db: bool
-    redis: bool
+    redis: bool  # the realtime Redis
+    broker: bool  # Celery's broker
     detail: str | None = None
 
 

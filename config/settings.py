@@ -128,16 +128,55 @@ if not DEBUG:
 # Request bodies: the API answers 413 past this size.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 64 * 1024)
 
-# --- Redis: broker, channel layer and event streams -------------------------------------
+# --- Redis roles: the Celery broker, and the realtime Redis --------------------------------
+# One Redis serves both by default. REALTIME_REDIS_URL holds everything realtime: the event
+# streams and seq counters, tickets, throttles, job heartbeats and cancel flags, the channel
+# layer and Django's cache. CELERY_BROKER_URL may be another Redis, a Sentinel group or
+# RabbitMQ (platform/SCALING.md).
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+REALTIME_REDIS_URL = os.environ.get("REALTIME_REDIS_URL", REDIS_URL)
+
+
+def env_hostports(name: str) -> list[tuple[str, int]]:
+    """``host:port,host:port`` as [(host, port), ...]."""
+    pairs = [item.rpartition(":") for item in env_list(name)]
+    if any(not host or not port.isdigit() for host, _, port in pairs):
+        raise ImproperlyConfigured(f"{name} must be host:port[,host:port...], got {os.environ[name]!r}")
+    return [(host, int(port)) for host, _, port in pairs]
+
+
+# With Sentinels, the realtime Redis is the master they name; REALTIME_REDIS_URL then gives
+# only its database number and password (its host and port are not used).
+REALTIME_REDIS_SENTINELS = env_hostports("REALTIME_REDIS_SENTINELS")
+REALTIME_REDIS_SENTINEL_MASTER = os.environ.get("REALTIME_REDIS_SENTINEL_MASTER", "")
+if bool(REALTIME_REDIS_SENTINELS) != bool(REALTIME_REDIS_SENTINEL_MASTER):
+    raise ImproperlyConfigured("REALTIME_REDIS_SENTINELS and REALTIME_REDIS_SENTINEL_MASTER go together.")
+
+
+def _layer_host() -> str | dict[str, object]:
+    if not REALTIME_REDIS_SENTINELS:
+        return REALTIME_REDIS_URL
+    from redis.connection import parse_url
+
+    parsed = parse_url(REALTIME_REDIS_URL)  # type: ignore[no-untyped-call]
+    url = {k: v for k, v in parsed.items() if k in {"db", "username", "password"}}
+    return {
+        "master_name": REALTIME_REDIS_SENTINEL_MASTER,
+        "sentinels": REALTIME_REDIS_SENTINELS,
+        "sentinel_kwargs": {"socket_timeout": 1, "socket_connect_timeout": 1},
+        **url,
+    }
+
 
 CHANNEL_LAYERS = {
     "default": {
         # The pub/sub layer: several times the throughput of the core layer, and its group
         # membership is re-subscribed by redis-py after a Redis restart. Delivery is made
-        # lossless above it by the per-user event stream (realtime/stream.py).
+        # lossless above it by the per-user event stream (realtime/stream.py), whose Lua
+        # script publishes on the layer's wire: the realtime app refuses at start-up any
+        # layer it cannot publish to (realtime/topology.py).
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "coucou"},
+        "CONFIG": {"hosts": [_layer_host()], "prefix": "coucou"},
     }
 }
 
@@ -145,8 +184,9 @@ CHANNEL_LAYERS = {
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        # One pool per process: without it every request that uses the cache opens a connection.
+        "LOCATION": REALTIME_REDIS_URL,
+        # One pool per process: without it every request that uses the cache opens a
+        # connection. With Sentinels it is a pool on the master they name.
         "OPTIONS": {
             "socket_connect_timeout": 1,
             "socket_timeout": 1,
@@ -156,7 +196,12 @@ CACHES = {
 }
 
 # --- Celery ------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL
+# redis://, rediss://, sentinel://h:p;sentinel://h:p (with CELERY_BROKER_SENTINEL_MASTER) or
+# amqp:// (RabbitMQ).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+_BROKER_SCHEME = CELERY_BROKER_URL.partition("://")[0].rpartition("+")[2].lower()
+# Several deployments may share one broker, each on its own queue.
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]  # pickle from a broker is code execution
@@ -181,12 +226,23 @@ CELERY_DB_REUSE_MAX = 1_000_000
 # A Redis blip must not restart running jobs: they finish, and the redelivered message (after
 # the visibility timeout) finds the Job finished and does nothing (jobs/runtime.py).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Unacknowledged work comes back after this many seconds; it must exceed the longest job.
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
-    "socket_timeout": 5,
-    "socket_connect_timeout": 5,
-}
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if _BROKER_SCHEME in {"redis", "rediss", "sentinel"}:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Unacknowledged work comes back after this many seconds; it must exceed the longest job.
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        "socket_timeout": 5,
+        "socket_connect_timeout": 5,
+    }
+if _BROKER_SCHEME == "sentinel":
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = os.environ.get("CELERY_BROKER_SENTINEL_MASTER", "")
+    CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {"socket_timeout": 1, "socket_connect_timeout": 1}
+    if not CELERY_BROKER_TRANSPORT_OPTIONS["master_name"]:
+        raise ImproperlyConfigured("A sentinel:// CELERY_BROKER_URL needs CELERY_BROKER_SENTINEL_MASTER.")
+if _BROKER_SCHEME in {"amqp", "amqps", "pyamqp"}:
+    # RabbitMQ redelivers unacknowledged work when the worker's connection closes, and
+    # confirms each publish: a 202 means the broker holds the job.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.5}
 

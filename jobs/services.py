@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Any
@@ -67,7 +68,11 @@ def _dispatch(job: Job, spec: JobSpec) -> None:
         spec.celery_task.apply_async(args=[job_id], task_id=job_id)
     except (OperationalError, RedisError, OSError) as exc:
         logger.error("cannot enqueue job %s: %s", job_id, exc)
-        job.mark_failed({"type": "EnqueueUnavailable", "message": "the job queue is unavailable"})
+        error = {"type": "EnqueueUnavailable", "message": "the job queue is unavailable"}
+        if job.mark_failed(error):
+            # With the broker on its own server, job.queued may have gone out: end it on the socket.
+            with contextlib.suppress(RedisError, OSError):
+                publish(job.owner_id, "job.failed", {"error": error, "attempt": 0}, job=job_id)
         raise EnqueueUnavailable("the job queue is unavailable; try again shortly") from exc
 
 

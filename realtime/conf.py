@@ -14,7 +14,9 @@ from realtime.backpressure import Limits
 
 @dataclass(frozen=True)
 class RealtimeSettings:
-    redis_url: str
+    redis_url: str  # with Sentinels: the master's database and password only
+    redis_sentinels: tuple[tuple[str, int], ...]
+    redis_sentinel_master: str
     channel_prefix: str
     stream_maxlen: int
     stream_max_age_s: int
@@ -31,7 +33,11 @@ def get() -> RealtimeSettings:
     # Read once per process, not per socket or per publish (cleared when settings change).
     layer: dict[str, Any] = cast(dict[str, Any], settings.CHANNEL_LAYERS["default"]).get("CONFIG", {})
     return RealtimeSettings(
-        redis_url=settings.REDIS_URL,
+        redis_url=getattr(settings, "REALTIME_REDIS_URL", settings.REDIS_URL),
+        redis_sentinels=tuple(
+            (host, int(port)) for host, port in getattr(settings, "REALTIME_REDIS_SENTINELS", ())
+        ),
+        redis_sentinel_master=getattr(settings, "REALTIME_REDIS_SENTINEL_MASTER", ""),
         channel_prefix=layer.get("prefix", "asgi"),
         stream_maxlen=getattr(settings, "REALTIME_STREAM_MAXLEN", 10_000),
         stream_max_age_s=getattr(settings, "REALTIME_STREAM_MAX_AGE_S", 24 * 3600),

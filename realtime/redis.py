@@ -14,7 +14,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 from redis.retry import Retry
 
-from realtime import conf
+from realtime import conf, sentinel
 from realtime.groups import RUN_KEY
 
 _sync: dict[int, redis.Redis] = {}
@@ -53,8 +53,7 @@ def sync_client() -> redis.Redis:
     client = _sync.get(pid)
     if client is None:
         _sync.clear()
-        client = _sync[pid] = redis.Redis.from_url(
-            conf.get().redis_url,
+        client = _sync[pid] = _client(
             socket_timeout=5,
             socket_connect_timeout=2,
             health_check_interval=30,
@@ -76,8 +75,8 @@ def fail_fast_client() -> redis.Redis:
     client = _fail_fast.get(pid)
     if client is None:
         _fail_fast.clear()
-        client = _fail_fast[pid] = redis.Redis.from_url(
-            conf.get().redis_url, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+        client = _fail_fast[pid] = _client(
+            socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
         )
     return client
 
@@ -93,7 +92,7 @@ def script(client: redis.Redis | aioredis.Redis, lua: str) -> Any:
 
 def probe() -> bool:
     """One quick PING on a fresh connection: for health checks, which must not wait."""
-    client = redis.Redis.from_url(conf.get().redis_url, socket_timeout=1, socket_connect_timeout=1)
+    client = _client(socket_timeout=1, socket_connect_timeout=1)
     try:
         return bool(client.ping())
     except (redis.RedisError, OSError):
@@ -108,8 +107,7 @@ def async_client() -> aioredis.Redis:
     loop = asyncio.get_running_loop()
     client = _async.get(loop)
     if client is None:
-        pool = aioredis.BlockingConnectionPool.from_url(
-            conf.get().redis_url,
+        pool = _async_pool(
             max_connections=200,
             timeout=10,
             socket_timeout=5,
@@ -137,5 +135,35 @@ class SharedConnectionPool(redis.ConnectionPool):
         key = (os.getpid(), url)
         pool = cls._shared.get(key)
         if pool is None:
-            pool = cls._shared[key] = super().from_url(url, **kwargs)
+            if url == conf.get().redis_url:  # the realtime Redis, maybe behind Sentinels
+                pool = cls._shared[key] = _sync_pool(**kwargs)
+            else:
+                pool = cls._shared[key] = super().from_url(url, **kwargs)
         return pool
+
+
+# --- Where the realtime Redis is: REALTIME_REDIS_URL's server, or the master its Sentinels name.
+def _client(*, single_connection_client: bool = False, **options: Any) -> redis.Redis:
+    client = redis.Redis(
+        connection_pool=_sync_pool(**options), single_connection_client=single_connection_client
+    )
+    client.auto_close_connection_pool = True
+    return client
+
+
+def _sync_pool(**options: Any) -> redis.ConnectionPool:
+    settings = conf.get()
+    if settings.redis_sentinels:
+        return sentinel.sync_pool(
+            settings.redis_sentinels, settings.redis_sentinel_master, settings.redis_url, **options
+        )
+    return redis.ConnectionPool.from_url(settings.redis_url, **options)
+
+
+def _async_pool(**options: Any) -> aioredis.ConnectionPool:
+    settings = conf.get()
+    if settings.redis_sentinels:
+        return sentinel.async_pool(
+            settings.redis_sentinels, settings.redis_sentinel_master, settings.redis_url, **options
+        )
+    return aioredis.BlockingConnectionPool.from_url(settings.redis_url, **options)

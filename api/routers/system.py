@@ -4,6 +4,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 
 from api.schemas import HealthOut
+from jobs import broker
 from realtime.redis import probe
 
 router = Router(tags=["system"])
@@ -11,14 +12,17 @@ router = Router(tags=["system"])
 
 @router.get("/health", response={200: HealthOut, 503: HealthOut}, auth=None, exclude_none=True)
 def health(request: HttpRequest) -> Status[dict[str, object]]:
-    """Liveness of the web process and its two dependencies (public: for load balancers)."""
-    db = _check_db()
-    redis_ok = probe()
-    failing = [name for name, ok in (("db", db), ("redis", redis_ok)) if not ok]
+    """Liveness of the web process and its dependencies (public: for load balancers).
+
+    ``redis`` is the realtime Redis (REALTIME_REDIS_URL), ``broker`` Celery's broker
+    (CELERY_BROKER_URL): by default the same Redis, checked twice.
+    """
+    parts = {"db": _check_db(), "redis": probe(), "broker": broker.probe()}
+    failing = [name for name, ok in parts.items() if not ok]
     if failing:
         detail = " and ".join(failing) + " unreachable"
-        return Status(503, {"status": "unavailable", "db": db, "redis": redis_ok, "detail": detail})
-    return Status(200, {"status": "ok", "db": db, "redis": redis_ok})
+        return Status(503, {"status": "unavailable", **parts, "detail": detail})
+    return Status(200, {"status": "ok", **parts})
 
 
 def _check_db() -> bool:

@@ -235,10 +235,10 @@ def test_session_auth_needs_the_csrf_token_on_post(alice):
     assert response.json()["task"] == "coucou"
 
 
-def test_health_reports_db_and_redis(anonymous, db):
+def test_health_reports_db_redis_and_broker(anonymous, db):
     response = anonymous.get("/api/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "db": True, "redis": True}
+    assert response.json() == {"status": "ok", "db": True, "redis": True, "broker": True}
 
 
 def test_openapi_docs_are_served(client):
