@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class RealtimeConfig(AppConfig):
     name = "realtime"
+
+    def ready(self) -> None:
+        from realtime.topology import check_layer
+
+        # In every process, daphne and the Celery worker included: they run no system checks.
+        check_layer()
