@@ -28,14 +28,14 @@ _async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aioredis.Redis] = w
 _MARK_RUN = "return redis.call('SET', KEYS[1], string.match(redis.call('INFO', 'server'), 'run_id:(%x+)'))"
 
 
-def mark_run(connection: redis.connection.AbstractConnection) -> None:
+def mark_run(connection: Any) -> None:  # redis-py's Connection: its methods are untyped
     """redis-py's ``redis_connect_func``: the usual handshake, then the run mark."""
     connection.on_connect()
     connection.send_command("EVAL", _MARK_RUN, 1, RUN_KEY)
     connection.read_response()
 
 
-async def amark_run(connection: aioredis.connection.AbstractConnection) -> None:
+async def amark_run(connection: Any) -> None:
     await connection.on_connect()
     await connection.send_command("EVAL", _MARK_RUN, 1, RUN_KEY)
     await connection.read_response()
