@@ -31,13 +31,12 @@ from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: E402
 
 from api.tokens import auser_for_token  # noqa: E402
 from config.http import ChunkedBodies, add_reason_phrases  # noqa: E402
-from realtime import backpressure, conf, pings  # noqa: E402
+from realtime import conf, ws_protocol  # noqa: E402
 from realtime.auth import CookieSessions, SocketAuthMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 add_reason_phrases()
-backpressure.install(conf.get().slow_reader)
-pings.install()
+ws_protocol.install(conf.get().slow_reader)  # daphne builds each socket as Coucou's subclass
 
 # django-stubs types a WSGI handler's answer as HttpResponseBase, a2wsgi as Iterable[bytes].
 wsgi_app: Any = StaticFilesHandler(django_wsgi_app) if settings.DEBUG else django_wsgi_app

@@ -1,27 +1,23 @@
 """A bound on what daphne buffers for a socket that stopped reading.
 
 ASGI has no backpressure: daphne writes every frame into Twisted's transport buffer, which
-grows without limit while a client does not read. Installed from ``config/asgi.py``, this
-checks the buffer before each frame, with limits modelled on Redis's own output-buffer
-limits: past the hard limit, or above the soft limit for longer than the grace period, it
-stops sending and queues a close with code 4008 ("slow reader"). A client that still does not
-read never sees that frame: the connection is dropped when the close handshake times out. A
-client that is merely slower than a burst for a moment keeps its socket. A closed client
-reconnects with ``?after=`` and loses nothing.
+grows without limit while a client does not read. ``CoucouWebSocketProtocol``
+(``realtime/ws_protocol.py``) checks the buffer before each frame, with limits modelled on
+Redis's own output-buffer limits: past the hard limit, or above the soft limit for longer
+than the grace period, it stops sending and queues a close with code 4008 ("slow reader"). A
+client that still does not read never sees that frame: the connection is dropped when the
+close handshake times out. A client that is merely slower than a burst for a moment keeps
+its socket. A closed client reconnects with ``?after=`` and loses nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from realtime.protocol import CLOSE_SLOW_READER
 from realtime.weaklists import WeakLists
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,11 +29,61 @@ class Limits:
 
 
 def buffered_bytes(transport: Any) -> int:
-    # Twisted's FileDescriptor keeps written-but-unsent data in these attributes.
+    """Bytes written to a Twisted ``FileDescriptor`` and not yet taken by the kernel.
+
+    Twisted has no public call for it (docs/internals.md, "Twisted's write buffer"):
+    ``check_buffer_reading()`` proves at start-up that these fields still mean it.
+    """
+    return int(len(transport.dataBuffer) - transport.offset + transport._tempDataLen)
+
+
+def check_buffer_reading() -> None:
+    """Raise unless ``buffered_bytes`` counts what Twisted's own write path leaves unsent."""
+    import twisted  # here, not at the top: the worker imports this module too
+    from twisted.internet.abstract import FileDescriptor
+
+    class Probe(FileDescriptor):
+        """No socket: its "kernel" takes ``accepts`` bytes per write."""
+
+        connected = 1
+        accepts = 0
+
+        def startWriting(self) -> None:
+            pass
+
+        def stopWriting(self) -> None:
+            pass
+
+        def writeSomeData(self, data: bytes) -> int:
+            return min(self.accepts, len(data))
+
+    probe = Probe(reactor=cast(Any, object()))  # never asked: the probe neither reads nor polls
+    write_out: Any = probe.doWrite  # what the reactor calls when the socket is writable
+    steps: list[tuple[str, int, int]] = []
     try:
-        return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-    except AttributeError:
-        return 0
+        probe.write(b"x" * 100)  # queued, not yet written
+        steps.append(("after write(100 bytes)", buffered_bytes(probe), 100))
+        probe.accepts = 30
+        write_out()  # the kernel took 30
+        steps.append(("after a doWrite() that sent 30", buffered_bytes(probe), 70))
+        probe.write(b"y" * 50)
+        steps.append(("after write(50 more bytes)", buffered_bytes(probe), 120))
+        probe.accepts = 1000
+        write_out()  # the kernel took the rest
+        steps.append(("after a doWrite() that sent the rest", buffered_bytes(probe), 0))
+    except AttributeError as exc:
+        raise RuntimeError(
+            f"Twisted {twisted.__version__} no longer has the write-buffer field {exc.name!r}: "
+            "the 4008 slow-reader limit cannot read a socket's unsent bytes "
+            '(docs/internals.md, "Twisted\'s write buffer")'
+        ) from exc
+    wrong = [f"{step}: {got}, not {expected}" for step, got, expected in steps if got != expected]
+    if wrong:
+        raise RuntimeError(
+            f"Twisted {twisted.__version__} changed what its write-buffer fields mean; "
+            f"buffered_bytes() read {'; '.join(wrong)}. The 4008 slow-reader limit would not hold "
+            '(docs/internals.md, "Twisted\'s write buffer")'
+        )
 
 
 def too_slow(protocol: Any, limits: Limits, now: float) -> bool:
@@ -47,7 +93,7 @@ def too_slow(protocol: Any, limits: Limits, now: float) -> bool:
     if buffered <= limits.soft_bytes:
         protocol._coucou_over_since = None
         return False
-    since = getattr(protocol, "_coucou_over_since", None)
+    since: float | None = protocol._coucou_over_since
     if since is None:
         protocol._coucou_over_since = now
         return False
@@ -89,42 +135,3 @@ async def drained(client: Any, *, below: int, timeout: float) -> bool:
             return False
         await asyncio.sleep(0.01)
     return True
-
-
-def install(limits: Limits) -> None:
-    from daphne.ws_protocol import WebSocketProtocol
-    from twisted.internet import reactor
-
-    if getattr(WebSocketProtocol, "_coucou_bounded", False):
-        return
-    original = WebSocketProtocol.serverSend
-    original_open = WebSocketProtocol.onOpen
-    original_close = WebSocketProtocol.onClose
-
-    def onOpen(self: Any) -> None:
-        track(self)
-        original_open(self)
-
-    def onClose(self: Any, wasClean: bool, code: int, reason: str) -> None:
-        untrack(self)
-        original_close(self, wasClean, code, reason)
-
-    def serverSend(self: Any, content: Any, binary: bool = False) -> None:
-        if getattr(self, "_coucou_closing", False):
-            return
-        if too_slow(self, limits, time.monotonic()):
-            self._coucou_closing = True
-            logger.warning(
-                "closing slow reader %s with %d: %d bytes unsent",
-                self.client_addr, CLOSE_SLOW_READER, buffered_bytes(self.transport),
-            )  # fmt: skip
-            self.sendClose(code=CLOSE_SLOW_READER, reason="slow reader: reconnect with ?after=")
-            drop_later: Any = reactor.callLater  # the stubs type the module as its interface
-            drop_later(limits.close_timeout_s, self.dropConnection, abort=True)
-            return
-        original(self, content, binary)
-
-    WebSocketProtocol.serverSend = serverSend
-    WebSocketProtocol.onOpen = onOpen
-    WebSocketProtocol.onClose = onClose
-    WebSocketProtocol._coucou_bounded = True

@@ -6,11 +6,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from daphne.ws_protocol import WebSocketProtocol
+from daphne.ws_protocol import WebSocketFactory
 
-import config.asgi  # noqa: F401 - installs the patch, as the web process does
+import config.asgi  # noqa: F401 - installs Coucou's protocol class, as the web process does
 from realtime import pings
 from realtime.pings import cancel, ping_if_due, schedule, spread
+from realtime.ws_protocol import CoucouWebSocketProtocol
 
 OPEN, CLOSED = 1, 3
 
@@ -34,6 +35,7 @@ class FakeSocket:
         self.state = OPEN
         self.last_ping = time.time() - quiet_for
         self.pings = 0
+        self._coucou_ping: Any = None
 
     def _sendAutoPing(self) -> None:
         self.pings += 1
@@ -52,7 +54,7 @@ def timers(monkeypatch: pytest.MonkeyPatch) -> list[FakeCall]:
 
 
 def test_the_web_process_pings_sockets_on_their_own_timers() -> None:
-    assert getattr(WebSocketProtocol, "_coucou_pings", False)
+    assert WebSocketFactory.protocol is CoucouWebSocketProtocol
 
 
 def test_sockets_opened_together_get_ping_clocks_spread_over_the_interval() -> None:
