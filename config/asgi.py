@@ -3,11 +3,11 @@ socket auth to the Channels consumer.
 
 Every view of Coucou is synchronous. Django's ASGI handler would run each request in async
 mode: each middleware's ``process_request`` / ``process_response`` and the view hop to a new
-per-request thread and back, about a dozen hops, which cost 2-3 ms of CPU per request here
-(bench/RESULTS.md). a2wsgi runs Django's WSGI handler instead, the whole request on one
-thread of a fixed pool (``HTTP_THREADS``), as gunicorn would, while daphne keeps serving
-the sockets on the event loop. Database connections then live per pool thread, so
-``CONN_MAX_AGE`` works as under WSGI.
+per-request thread and back, about a dozen hops (bench/RESULTS.md, "Changes made"). a2wsgi
+runs Django's WSGI handler instead, the whole request on one thread of a fixed pool
+(``HTTP_THREADS``), as gunicorn would, while daphne keeps serving the sockets on the event
+loop. Database connections then live per pool thread, so ``CONN_MAX_AGE`` works as under
+WSGI.
 
 With ``DEBUG`` on, HTTP serves ``/static/`` too (the demo page, coucou.js), as ``runserver``
 does; in production the proxy serves the collected files (``manage.py collectstatic``).
@@ -53,9 +53,8 @@ application = ProtocolTypeRouter(
     }
 )
 
-# Everything imported so far lives as long as the process: collect once, then move it out of
-# the garbage collector's reach, so that a full collection walks only what sockets and
-# requests allocate. With 1,000 sockets that took a full collection from 84-217 ms to
-# 51-142 ms here (bench/RESULTS.md, "Full garbage collections").
+# Everything imported so far lives as long as the process: out of the garbage collector's
+# reach, a full collection walks only what sockets and requests allocate (bench/RESULTS.md,
+# "Full garbage collections").
 gc.collect()
 gc.freeze()

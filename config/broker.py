@@ -1,11 +1,9 @@
 """Celery's Redis transport, keeping one Redis client per channel.
 
-kombu's Redis channel builds a new ``redis.Redis`` for every command it sends outside its
-poller: each task sent, each task-received event, each acknowledgement and its unacked
-bookkeeping. Building one copies redis-py's table of about 170 reply callbacks, some 80 µs
-of CPU here each time, several times on the way from ``POST /api/coucou`` to the pool
-process (bench/RESULTS.md). The connections already came from the channel's pool; now the
-client object does too. ``redis.Redis`` is thread-safe over its pool, so sharing it is too.
+kombu's Redis channel builds a new ``redis.Redis``, which is costly, for every command it sends
+outside its poller (docs/internals.md, "kombu's Redis client"). The connections already came
+from the channel's pool; now the client object does too. ``redis.Redis`` is thread-safe over
+its pool, so sharing it is too.
 
 ``install()`` (config/celery_app.py) makes ``redis://`` and ``rediss://`` URLs resolve to it
 in every kombu connection of the process, Celery's and Flower's, so URLs keep their scheme

@@ -1,16 +1,11 @@
 """Celery's worker consumer, flushing task events after the event loop's poll, not before it.
 
-A worker buffers its task events (task-received, task-started, task-succeeded, …) and
-flushes them from its event loop's ready queue. That queue runs before the poll that
-writes a received task to its pool process, so every task waited for its own
-task-received event to be encoded and published (a JSON dump and a Redis round trip)
-before a pool process could start it, and the next flush then competed for the two cores
-with the job's first steps. Flushed from a timer due 15 ms later, a short job's events go
-out together after it, in one message; Flower shows them as before. Events still pending
-when the event loop closes or resets (a warm shutdown, a broker reconnect) go out then, as
-they did from the ready queue. Measured on ``POST /api/coucou`` → frame (bench/RESULTS.md):
-from the worker's receipt of the task to the pool process's start 1.1-1.3 → 0.8 ms, and the
-job's first database step 1.7 → 1.4 ms.
+Flushed from the loop's ready queue, which runs before the poll that writes a received task to
+its pool process, every task waited for its own task-received event to be published
+(docs/internals.md, "Celery's event flush"). Flushed from a timer due 15 ms later, a short
+job's events go out together after it, in one message; Flower shows them as before. Events
+still pending when the event loop closes or resets (a warm shutdown, a broker reconnect) go
+out then, as they did from the ready queue.
 
 Selected by ``CELERY_WORKER_CONSUMER`` (config/settings.py).
 """
