@@ -2,8 +2,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP = -m pip install --disable-pip-version-check -q
+DJ6 := .venv-dj6
 
-.PHONY: run test check clean bench bench-quick
+.PHONY: run test test-django6 check clean bench bench-quick
 
 # The runtime set alone, for `make run` (and what the worker image installs).
 $(VENV)/.runtime: requirements/runtime.lock
@@ -13,11 +14,20 @@ $(VENV)/.runtime: requirements/runtime.lock
 $(VENV)/.dev: $(VENV)/.runtime requirements/dev.lock
 	$(PY) $(PIP) -r requirements/dev.lock && touch $@
 
+# The same sets on Django 6 (Python >= 3.12: devtools/python313.sh finds or builds one).
+$(DJ6)/.dev: requirements/runtime.lock requirements/dev.lock requirements/django6.txt
+	py=$$(sh devtools/python313.sh) && $$py -m venv $(DJ6) && $(DJ6)/bin/python $(PIP) -r requirements/dev.lock
+	$(DJ6)/bin/python $(PIP) -r requirements/django6.txt && touch $@
+
 run: $(VENV)/.runtime
 	$(PY) -m devtools.run
 
 test: $(VENV)/.dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Django 6's unit and live suites (CI runs them beside `make test`).
+test-django6: $(DJ6)/.dev
+	$(DJ6)/bin/python -m pytest -p no:cacheprovider -m "not browser" $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev
 	$(PY) -m bench
@@ -30,4 +40,4 @@ check: $(VENV)/.dev
 	$(VENV)/bin/mypy config jobs realtime api devtools demo
 
 clean:
-	rm -rf $(VENV) .data
+	rm -rf $(VENV) $(DJ6) .data

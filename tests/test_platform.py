@@ -83,6 +83,9 @@ def test_the_two_locks_pin_each_package_once_and_dev_includes_runtime() -> None:
     for name in ("runtime.lock", "dev.lock"):
         for line in (ROOT / "requirements" / name).read_text().splitlines():
             assert not line or line.startswith(("#", "-r ")) or re.fullmatch(r"[\w.-]+==[\w.+-]+", line), line
+    # Django 6's overlay moves only packages the locks pin, to exact versions.
+    django6 = _pins("django6.txt")
+    assert django6["django"].startswith("6.") and set(django6) <= set(runtime) | set(dev)
 
 
 def test_make_run_installs_the_runtime_lock_alone() -> None:
