@@ -64,11 +64,22 @@ end
 _PUBLISH_LUA = (
     _HEAD_LUA
     + """
-local _, epoch = current(KEYS[1], KEYS[2], KEYS[3], ARGV[7])
-local seq = redis.call('HINCRBY', KEYS[2], 's', 1)
-local frame = '{"seq":' .. seq .. ',"epoch":"' .. epoch .. '",' .. string.sub(ARGV[1], 2)
+local function append()
+  local _, epoch = current(KEYS[1], KEYS[2], KEYS[3], ARGV[7])
+  local seq = redis.call('HINCRBY', KEYS[2], 's', 1)
+  local frame = '{"seq":' .. seq .. ',"epoch":"' .. epoch .. '",' .. string.sub(ARGV[1], 2)
+  local added = redis.pcall('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 't', ARGV[4], 'f', frame)
+  return seq, epoch, frame, type(added) == 'table' and added.err
+end
+local seq, epoch, frame, failed = append()
+if failed then
+  -- The stream holds ids past its head (an older Coucou writing the same keys during an
+  -- upgrade, a key restored by hand): a new epoch, numbered above them.
+  redis.call('HSET', KEYS[2], 'r', '')
+  seq, epoch, frame, failed = append()
+  if failed then return redis.error_reply(failed) end
+end
 local now = tonumber(ARGV[4])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], seq .. '-0', 't', ARGV[4], 'f', frame)
 local cutoff = now - tonumber(ARGV[5])
 local first = redis.call('XRANGE', KEYS[3], '-', '+', 'COUNT', 1)[1]
 if first and tonumber(first[2][2]) < cutoff then

@@ -12,7 +12,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from realtime import publish
-from realtime.groups import RUN_KEY, group_for, head_key
+from realtime.groups import RUN_KEY, group_for, head_key, stream_key
 from realtime.stream import read_after
 
 pytestmark = pytest.mark.usefixtures("redis_db")
@@ -210,3 +210,14 @@ def test_a_new_connection_records_the_redis_process_it_reached(redis_db):
     sync_client().connection.disconnect()  # the next command reconnects, as after a restart
     read_after(1, 0, 0)
     assert redis_db.get(RUN_KEY).decode() == run_id
+
+
+def test_a_stream_written_past_its_head_gets_a_new_epoch_above_it(redis_db):
+    """An older Coucou writing the same stream during an upgrade must not stop publishing."""
+    publish(1, "n")
+    old = read_after(1, 0, 0).epoch
+    redis_db.xadd(stream_key(1), {"t": 0, "f": "{}"}, id="500-0")  # written by someone else
+    assert publish(1, "n") == 501
+    history = read_after(1, 1, 10, old)
+    assert history.resync and history.epoch != old
+    assert [seq for seq, _ in history.frames] == [501]
