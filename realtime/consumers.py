@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 
 from realtime import backpressure, conf, protocol
 from realtime.groups import group_for
-from realtime.stream import RELAY_MESSAGE_TYPE, aread_after
+from realtime.stream import RELAY_MESSAGE_TYPE, aheads, aread_after
 from realtime.sweep import sweep_for_loop
 
 logger = logging.getLogger(__name__)
@@ -69,9 +69,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self.close(code=protocol.CLOSE_TRY_AGAIN)
             return
         async with self.sending:
-            now = await aread_after(self.user_id, 0, 0)
-            self.sent, self.epoch = now.latest, now.epoch
-            await self.send(text_data=protocol.hello(now.latest, now.epoch))
+            [(self.sent, self.epoch)] = await aheads([self.user_id])
+            await self.send(text_data=protocol.hello(self.sent, self.epoch))
             resume = _query_resume(self.scope)
             if isinstance(resume, tuple):
                 await self._replay(*resume)
@@ -137,8 +136,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     async def realtime_event(self, message: dict[str, Any]) -> None:
         seq = message["seq"]
-        same_epoch = message["epoch"] == self.epoch
-        if same_epoch and seq <= self.sent:
+        if message["epoch"] == self.epoch and seq <= self.sent:
             return
         async with self.sending:
             if message["epoch"] != self.epoch or seq > self.sent + 1:
