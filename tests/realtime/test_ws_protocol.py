@@ -77,6 +77,14 @@ def timers(monkeypatch: pytest.MonkeyPatch) -> list[Call]:
     return scheduled
 
 
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The protocol's monotonic clock, moved by hand: ``clock[0] += seconds``."""
+    now = [1000.0]
+    monkeypatch.setattr("realtime.ws_protocol.time.monotonic", lambda: now[0])
+    return now
+
+
 def make_socket(*, transport: Any = None) -> CoucouWebSocketProtocol:
     socket = CoucouWebSocketProtocol()
     socket.transport = Unsent() if transport is None else transport
@@ -114,9 +122,7 @@ def test_past_the_hard_limit_the_socket_is_closed_4008_then_dropped(timers, capl
     assert socket.dropped == [True]
 
 
-def test_over_the_soft_limit_a_socket_gets_the_grace_period(timers, monkeypatch) -> None:
-    clock = [1000.0]
-    monkeypatch.setattr("realtime.ws_protocol.time.monotonic", lambda: clock[0])
+def test_over_the_soft_limit_a_socket_gets_the_grace_period(timers, clock) -> None:
     socket = make_socket()
     socket.transport.write(b"x" * 2000)
     socket.serverSend("first")
@@ -128,9 +134,7 @@ def test_over_the_soft_limit_a_socket_gets_the_grace_period(timers, monkeypatch)
     assert len(socket.sent) == 2 and socket.closed == [CLOSE_SLOW_READER]
 
 
-def test_a_socket_back_under_the_soft_limit_starts_a_new_grace_period(timers, monkeypatch) -> None:
-    clock = [1000.0]
-    monkeypatch.setattr("realtime.ws_protocol.time.monotonic", lambda: clock[0])
+def test_a_socket_back_under_the_soft_limit_starts_a_new_grace_period(timers, clock) -> None:
     socket = make_socket()
     socket.transport.write(b"x" * 2000)
     socket.serverSend("over")
