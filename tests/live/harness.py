@@ -216,7 +216,11 @@ async def frames_until(
     frames: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while True:
-        frame = await recv_json(ws, max(0.01, deadline - time.monotonic()))
+        try:
+            frame = await recv_json(ws, max(0.01, deadline - time.monotonic()))
+        except TimeoutError:
+            seen = [(f.get("seq"), f.get("type")) for f in frames]
+            raise AssertionError(f"no awaited frame in {timeout} s; frames seen: {seen}") from None
         frames.append(frame)
         if stop(frame):
             return frames
