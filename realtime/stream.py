@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from realtime import conf
-from realtime.groups import RUN_KEY, head_key, pubsub_channel_for, stream_key
+from realtime.groups import RUN_KEY, Stream, pubsub_channel, user_stream
 from realtime.redis import async_client, script, sync_client
 
 RELAY_MESSAGE_TYPE = "realtime.event"
@@ -94,7 +94,9 @@ if first and tonumber(first[2][2]) < cutoff then
   redis.call('XTRIM', KEYS[3], 'MINID', minid)
 end
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
-redis.call('PUBLISH', ARGV[3], cmsgpack.pack({type=ARGV[6], seq=seq, epoch=epoch, frame=frame}))
+local relayed = {type=ARGV[6], seq=seq, epoch=epoch, frame=frame}
+if ARGV[8] ~= '' then relayed.channel = ARGV[8] end
+redis.call('PUBLISH', ARGV[3], cmsgpack.pack(relayed))
 return seq
 """
 )
@@ -133,8 +135,8 @@ def new_epoch() -> str:
     return os.urandom(6).hex()
 
 
-def _keys(user_id: int) -> list[str]:
-    return [RUN_KEY, head_key(user_id), stream_key(user_id)]
+def _keys(stream: Stream) -> list[str]:
+    return [RUN_KEY, stream.head, stream.events]
 
 
 def _now() -> tuple[int, str]:
@@ -149,18 +151,36 @@ def publish(user_id: int, type: str, data: dict[str, Any] | None = None, *, job:
     ``data`` must be JSON-serializable.
     """
     settings = conf.get()
+    return append(
+        user_stream(user_id),
+        {"type": type, "job": job, "data": data or {}},
+        maxlen=settings.stream_maxlen,
+        max_age_s=settings.stream_max_age_s,
+    )
+
+
+def append(stream: Stream, event: dict[str, Any], *, maxlen: int, max_age_s: int) -> int:
+    """Number, store (``maxlen`` events, ``max_age_s`` seconds) and relay one event of a stream.
+
+    ``event`` holds type, job and data; ``channel`` and ``ts`` are added here.
+    """
+    settings = conf.get()
     now_ms, ts = _now()
-    body = orjson.dumps({"type": type, "job": job, "ts": ts, "data": data or {}})
+    if stream.channel is None:
+        body = orjson.dumps({"type": event["type"], "job": event["job"], "ts": ts, "data": event["data"]})
+    else:
+        body = orjson.dumps({"channel": stream.channel, **event, "ts": ts})
     seq = script(sync_client(), _PUBLISH_LUA)(
-        keys=_keys(user_id),
+        keys=_keys(stream),
         args=[
             body,
-            settings.stream_maxlen,
-            pubsub_channel_for(user_id, settings.channel_prefix),
+            maxlen,
+            pubsub_channel(stream.group, settings.channel_prefix),
             now_ms,
-            settings.stream_max_age_s * 1000,
+            max_age_s * 1000,
             RELAY_MESSAGE_TYPE,
             new_epoch(),
+            stream.channel or "",
         ],
     )
     return int(seq)
@@ -195,22 +215,30 @@ def _read_args(after: int, epoch: str | None, limit: int) -> list[Any]:
 
 
 def read_after(user_id: int, after: int, limit: int, epoch: str | None = None) -> History:
-    """The events after ``after`` in ``epoch`` (None: whichever is current), up to ``limit``."""
-    reply = script(sync_client(), _READ_LUA)(keys=_keys(user_id), args=_read_args(after, epoch, limit))
+    """The user's events after ``after`` in ``epoch`` (None: whichever is current), up to ``limit``."""
+    return read_stream(user_stream(user_id), after, limit, epoch)
+
+
+def read_stream(stream: Stream, after: int, limit: int, epoch: str | None = None) -> History:
+    reply = script(sync_client(), _READ_LUA)(keys=_keys(stream), args=_read_args(after, epoch, limit))
     return _history(reply)
 
 
 async def aread_after(user_id: int, after: int, limit: int, epoch: str | None = None) -> History:
+    return await aread_stream(user_stream(user_id), after, limit, epoch)
+
+
+async def aread_stream(stream: Stream, after: int, limit: int, epoch: str | None = None) -> History:
     client = async_client()
-    reply = await script(client, _READ_LUA)(keys=_keys(user_id), args=_read_args(after, epoch, limit))
+    reply = await script(client, _READ_LUA)(keys=_keys(stream), args=_read_args(after, epoch, limit))
     return _history(reply)
 
 
-async def aheads(user_ids: list[int]) -> list[tuple[int, str]]:
-    """(latest seq, epoch) of each user, in order: one round trip."""
+async def aheads(streams: list[Stream]) -> list[tuple[int, str]]:
+    """(latest seq, epoch) of each stream, in order: one round trip."""
     keys = [RUN_KEY]
-    for user_id in user_ids:
-        keys += [head_key(user_id), stream_key(user_id)]
+    for stream in streams:
+        keys += [stream.head, stream.events]
     client = async_client()
     flat = await script(client, _HEADS_LUA)(keys=keys, args=[os.urandom(4).hex()])
     return [(int(flat[i]), flat[i + 1].decode()) for i in range(0, len(flat), 2)]

@@ -1,7 +1,8 @@
 """A per-process safety net under the live path.
 
 Every ``REALTIME_SWEEP_INTERVAL_S`` one task per event loop reads the latest seq and the
-epoch of every user with a socket open in this process (one script call per 100 users,
+epoch of every stream (a user's, a channel's) that a socket of this process follows (one
+script call per 100 streams,
 letting frames through in between) and tells each socket whose (seq, epoch) differs to catch
 up from the stream. It repairs what the consumer's gap check cannot see: a lost *last* event
 (no later frame reveals the hole), everything published while the channel layer was
@@ -18,11 +19,12 @@ from typing import Protocol
 
 from redis.exceptions import RedisError
 
+from realtime.groups import Stream
 from realtime.stream import aheads
 from realtime.weaklists import WeakLists
 
 logger = logging.getLogger(__name__)
-_CHUNK = 100  # users per call: the loop yields between chunks, so frames wait ~0.5 ms at most
+_CHUNK = 100  # streams per call: the loop yields between chunks, so frames wait ~0.5 ms at most
 
 
 class Follower(Protocol):
@@ -35,16 +37,16 @@ class Follower(Protocol):
 class Sweep:
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.followers: WeakLists[int, Follower] = WeakLists()
+        self.followers: WeakLists[Stream, Follower] = WeakLists()
         self.task: asyncio.Task[None] | None = None
 
-    def add(self, user_id: int, follower: Follower) -> None:
-        self.followers.add(user_id, follower)
+    def add(self, stream: Stream, follower: Follower) -> None:
+        self.followers.add(stream, follower)
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run(), name="coucou-sweep")
 
-    def discard(self, user_id: int, follower: Follower) -> None:
-        self.followers.discard(user_id, follower)
+    def discard(self, stream: Stream, follower: Follower) -> None:
+        self.followers.discard(stream, follower)
 
     async def _run(self) -> None:
         while self.followers:
@@ -55,12 +57,12 @@ class Sweep:
                 logger.warning("seq sweep failed, retrying: %s", exc)
 
     async def sweep_once(self) -> None:
-        user_ids = self.followers.keys()
-        for start in range(0, len(user_ids), _CHUNK):
-            chunk = user_ids[start : start + _CHUNK]
+        streams = self.followers.keys()
+        for start in range(0, len(streams), _CHUNK):
+            chunk = streams[start : start + _CHUNK]
             heads = await aheads(chunk)
-            for uid, (latest, epoch) in zip(chunk, heads, strict=True):
-                for follower in self.followers.get(uid):
+            for stream, (latest, epoch) in zip(chunk, heads, strict=True):
+                for follower in self.followers.get(stream):
                     # Behind, or ahead: a seq that went back is a history that was rewound.
                     if latest != follower.sent or epoch != follower.epoch:
                         follower.catch_up()

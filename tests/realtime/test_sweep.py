@@ -7,7 +7,7 @@ import gc
 import pytest
 
 from realtime import publish
-from realtime.groups import head_key
+from realtime.groups import head_key, user_stream
 from realtime.stream import read_after
 from realtime.sweep import Sweep
 
@@ -31,9 +31,9 @@ async def test_only_the_sockets_behind_their_users_latest_seq_catch_up() -> None
     behind, current = Socket(sent=1), Socket(sent=3)
     other_user = Socket(sent=1, epoch=read_after(2, 0, 0).epoch)
     sweep = Sweep(interval=60)
-    sweep.add(1, behind)
-    sweep.add(1, current)
-    sweep.add(2, other_user)
+    sweep.add(user_stream(1), behind)
+    sweep.add(user_stream(1), current)
+    sweep.add(user_stream(2), other_user)
     await sweep.sweep_once()
     assert (behind.told, current.told, other_user.told) == (1, 0, 0)
     sweep.task.cancel()
@@ -43,12 +43,12 @@ async def test_a_socket_that_left_is_not_swept_and_a_user_without_sockets_is_dro
     publish(1, "ping")
     leaving, staying = Socket(sent=0), Socket(sent=0)
     sweep = Sweep(interval=60)
-    sweep.add(1, leaving)
-    sweep.add(1, staying)
-    sweep.discard(1, leaving)
+    sweep.add(user_stream(1), leaving)
+    sweep.add(user_stream(1), staying)
+    sweep.discard(user_stream(1), leaving)
     await sweep.sweep_once()
     assert (leaving.told, staying.told) == (0, 1)
-    sweep.discard(1, staying)
+    sweep.discard(user_stream(1), staying)
     assert not sweep.followers
     sweep.task.cancel()
 
@@ -56,7 +56,7 @@ async def test_a_socket_that_left_is_not_swept_and_a_user_without_sockets_is_dro
 async def test_a_socket_gone_without_discard_is_forgotten_by_the_next_sweep() -> None:
     publish(1, "ping")
     sweep = Sweep(interval=60)
-    sweep.add(1, Socket(sent=0))
+    sweep.add(user_stream(1), Socket(sent=0))
     gc.collect()
     await sweep.sweep_once()
     assert not sweep.followers
@@ -70,8 +70,8 @@ async def test_a_history_that_went_back_or_changed_epoch_is_caught_up(redis_db) 
     ahead = Socket(sent=5)  # saw seqs this epoch never reached: Redis rewound
     old_epoch = Socket(sent=1, epoch=read_after(2, 0, 0).epoch)
     sweep = Sweep(interval=60)
-    sweep.add(1, ahead)
-    sweep.add(2, old_epoch)
+    sweep.add(user_stream(1), ahead)
+    sweep.add(user_stream(2), old_epoch)
     # As after a restart from a snapshot: the stream was last checked under another Redis process.
     redis_db.hset(head_key(2), "r", "0" * 40)
     await sweep.sweep_once()
