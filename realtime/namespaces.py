@@ -11,7 +11,9 @@ An app declares a namespace in its ``realtime`` module (found in every installed
 
 The authoriser runs at every subscribe and presence read, in a thread (it may use the ORM).
 For a ``public=True`` namespace it is also asked about anonymous users (``user.is_anonymous``);
-for any other namespace an anonymous user is refused before it is asked.
+for any other namespace an anonymous user is refused before it is asked. With ``jobs=True`` a
+job may be started with one of its channels (``POST /api/jobs`` ``"channel"``): its job.*
+events are then published there too, for everyone who may read it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Namespace:
     history_max_age_s: int | None  # None: REALTIME_STREAM_MAX_AGE_S
     presence: bool
     public: bool
+    jobs: bool = False  # jobs may be started with one of its channels (jobs/services.py)
 
 
 _registry: dict[str, Namespace] = {}
@@ -54,6 +57,7 @@ def namespace(
     history_max_age_s: int | None = None,
     presence: bool = False,
     public: bool = False,
+    jobs: bool = False,
 ) -> Callable[[Authorizer], Authorizer]:
     """Declare the namespace ``name``; the decorated function decides who may read its channels."""
     if not NAMESPACE.fullmatch(name):
@@ -66,7 +70,7 @@ def namespace(
         if declared is not None and declared.authorize is not authorize:
             qualname = getattr(declared.authorize, "__qualname__", declared.authorize)
             raise ValueError(f"namespace {name!r} is already declared by {qualname}")
-        _registry[name] = Namespace(name, authorize, history, history_max_age_s, presence, public)
+        _registry[name] = Namespace(name, authorize, history, history_max_age_s, presence, public, jobs)
         return authorize
 
     return register
