@@ -260,6 +260,14 @@ REALTIME_SLOW_READER_SOFT_BYTES = env_int("REALTIME_SLOW_READER_SOFT_BYTES", 102
 REALTIME_SLOW_READER_HARD_BYTES = env_int("REALTIME_SLOW_READER_HARD_BYTES", 8 * 1024 * 1024)
 REALTIME_SLOW_READER_GRACE_S = float(os.environ.get("REALTIME_SLOW_READER_GRACE_S", 10))
 REALTIME_SLOW_CLOSE_TIMEOUT_S = float(os.environ.get("REALTIME_SLOW_CLOSE_TIMEOUT_S", 10))
+# Named channels (README, "Channels, rooms and presence"): subscriptions per socket, sockets
+# per user and sockets without credentials per client IP, across every web process.
+REALTIME_MAX_SUBSCRIPTIONS = env_int("REALTIME_MAX_SUBSCRIPTIONS", 100)
+REALTIME_MAX_SOCKETS_PER_USER = env_int("REALTIME_MAX_SOCKETS_PER_USER", 50)
+REALTIME_MAX_ANONYMOUS_PER_IP = env_int("REALTIME_MAX_ANONYMOUS_PER_IP", 20)
+# A socket's presence and socket counts live this long in Redis unless its web process renews
+# them (every third of it): a killed process's users leave within 4/3 of it.
+REALTIME_PRESENCE_TTL_S = float(os.environ.get("REALTIME_PRESENCE_TTL_S", 15))
 JOBS_PROGRESS_MAX_HZ = float(os.environ.get("JOBS_PROGRESS_MAX_HZ", 10))
 JOBS_PROGRESS_DB_INTERVAL_S = float(os.environ.get("JOBS_PROGRESS_DB_INTERVAL_S", 1))
 # Lifecycle: see the README's "Guarantees and limits".

@@ -5,7 +5,7 @@
 - ``Authorization: Bearer <token>`` authenticates any socket.
 - ``?ticket=<ticket>`` (``POST /api/realtime/ticket``, single use, 60 s) authenticates one
   socket: for pages on another origin, which can send neither our cookie nor a header. A used,
-  expired or unknown ticket leaves the socket anonymous, even with a session cookie.
+  expired or unknown ticket refuses the socket (4401), even with a session cookie.
 - The session cookie authenticates only a socket that sent an allowed ``Origin``: a browser.
   A socket without ``Origin`` and without a token stays anonymous, so a stolen or ambient
   cookie is never enough on its own (cross-site WebSocket hijacking).
@@ -31,6 +31,10 @@ from realtime import tickets
 BearerAuthenticator = Callable[[str], Awaitable[Any]]
 
 _DEBUG_HOSTS = [".localhost", "127.0.0.1", "[::1]"]
+
+# Credentials were sent and are wrong: the socket is closed with 4401 even where sockets
+# without credentials are welcome (a public namespace), so a client learns its token is bad.
+_REFUSED = AnonymousUser()
 
 
 def origin_allowed(origin: str, host_header: str | None) -> bool:
@@ -76,10 +80,13 @@ class SocketAuthMiddleware:
         user = await self._authenticate(scope)
         if user is None:
             return await WebsocketDenier()(scope, receive, send)
-        return await self.inner(dict(scope, user=user), receive, send)
+        refused = user is _REFUSED
+        user = AnonymousUser() if refused else user
+        return await self.inner(dict(scope, user=user, credentials_refused=refused), receive, send)
 
     async def _authenticate(self, scope: dict[str, Any]) -> Any | None:
-        """The socket's user (``AnonymousUser`` when none), or None to refuse its Origin."""
+        """The socket's user (``AnonymousUser`` when none, ``_REFUSED`` for a bad token or
+        ticket), or None to refuse its Origin."""
         headers = {name.lower(): value for name, value in scope.get("headers", [])}
         origin = headers.get(b"origin")
         host = headers.get(b"host")
@@ -92,9 +99,9 @@ class SocketAuthMiddleware:
         scheme, _, token = authorization.partition(" ")
         ticket = _query_ticket(scope)
         if scheme.lower() == "bearer" and token.strip():
-            user = await self.authenticate_bearer(token.strip()) or AnonymousUser()
+            user = await self.authenticate_bearer(token.strip()) or _REFUSED
         elif ticket is not None:
-            user = await user_for_ticket(ticket) or AnonymousUser()
+            user = await user_for_ticket(ticket) or _REFUSED
         elif origin is not None and "session" in scope:
             user = await get_user(scope)
         return user

@@ -26,6 +26,10 @@ class RealtimeSettings:
     client_rate: float
     client_burst: int
     slow_reader: Limits
+    max_subscriptions: int
+    max_sockets_per_user: int
+    max_anonymous_per_ip: int
+    presence_ttl_s: float
 
 
 @functools.cache
@@ -52,6 +56,10 @@ def get() -> RealtimeSettings:
             grace_s=float(getattr(settings, "REALTIME_SLOW_READER_GRACE_S", 10.0)),
             close_timeout_s=float(getattr(settings, "REALTIME_SLOW_CLOSE_TIMEOUT_S", 10.0)),
         ),
+        max_subscriptions=int(getattr(settings, "REALTIME_MAX_SUBSCRIPTIONS", 100)),
+        max_sockets_per_user=int(getattr(settings, "REALTIME_MAX_SOCKETS_PER_USER", 50)),
+        max_anonymous_per_ip=int(getattr(settings, "REALTIME_MAX_ANONYMOUS_PER_IP", 20)),
+        presence_ttl_s=float(getattr(settings, "REALTIME_PRESENCE_TTL_S", 15.0)),
     )
 
 

@@ -1,4 +1,5 @@
-"""The one WebSocket of a browser tab: every event of its user, in ``seq`` order.
+"""The one WebSocket of a browser tab: every event of its user, and of the channels it
+subscribes to, each stream in ``seq`` order.
 
 Protocol (see the README): the server first sends ``hello`` with the user's latest seq and
 the stream's epoch, then relays each event. ``?after=SEQ&epoch=E`` on connect, or a
@@ -12,6 +13,11 @@ another epoch means Redis lost or rewound the history: the consumer reads the st
 which gives ``resync`` and the new epoch's events. A lost *last* event, which no later frame
 reveals, and a history that went back with no new event, are found by the per-process sweep
 (realtime/sweep.py) within ``REALTIME_SWEEP_INTERVAL_S``.
+
+Named channels (``subscribe`` frames, realtime/namespaces.py) follow the same rule, one
+``Follow`` per stream: the user's own (frames without ``channel``) and one per channel.
+A socket without credentials is accepted only when some namespace is public: it has no
+stream of its own and may read only public channels.
 """
 
 from __future__ import annotations
@@ -22,22 +28,41 @@ import time
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from redis.exceptions import RedisError
 
-from realtime import backpressure, conf, protocol
-from realtime.groups import group_for
-from realtime.stream import RELAY_MESSAGE_TYPE, aheads, aread_after
+from realtime import backpressure, conf, namespaces, protocol
+from realtime.groups import Stream, user_stream
+from realtime.presence import Member, ip_sockets_key, leases_for_loop, user_sockets_key
+from realtime.stream import RELAY_MESSAGE_TYPE, aheads, aread_stream
 from realtime.sweep import sweep_for_loop
 
 logger = logging.getLogger(__name__)
 
 
+class Follow:
+    """One stream a socket follows: where it is (epoch, last seq sent) and its pending catch-up."""
+
+    __slots__ = ("__weakref__", "catching_up", "consumer", "epoch", "sent", "stream")
+
+    def __init__(self, consumer: EventsConsumer, stream: Stream) -> None:
+        self.consumer = consumer
+        self.stream = stream
+        self.sent = 0
+        self.epoch = ""
+        self.catching_up: asyncio.Task[None] | None = None
+
+    def catch_up(self) -> None:
+        """Called by the sweep when the stream's (latest, epoch) is not what this socket has."""
+        if self.catching_up is None or self.catching_up.done():
+            self.catching_up = asyncio.get_running_loop().create_task(self.consumer.catch_up(self))
+
+
 class EventsConsumer(AsyncWebsocketConsumer):
-    user_id: int
-    group: str
-    sent: int = 0
-    epoch: str = ""
+    own: Follow | None = None  # the user's stream; None for a socket without credentials
+    channels: dict[str, Follow]
+    lease_key: str = ""
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Relayed events never touch the database: they skip the executor round trip of
@@ -50,63 +75,121 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        authenticated = user is not None and user.is_authenticated
+        if not authenticated and (self.scope.get("credentials_refused") or not namespaces.any_public()):
             await self.accept()
             await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
             return
-        self.user_id = user.pk
-        self.group = group_for(user.pk)
+        self.user = user
         self.settings = conf.get()
         self.sending = asyncio.Lock()  # live frames, replays and sweeps take turns
         self.allowance = float(self.settings.client_burst)
         self.allowance_at = time.monotonic()
-        self.catching_up: asyncio.Task[None] | None = None
+        self.channels = {}
+        self.sweep = sweep_for_loop(self.settings.sweep_interval_s)
+        self.leases = leases_for_loop(self.settings.presence_ttl_s)
+        own = Follow(self, user_stream(user.pk)) if authenticated else None
         # Join before reading the latest seq: every later event then arrives live or is
         # found by the gap check; none falls between the two.
-        joined = await self._join()
+        joined = own is None or await self._join(own.stream.group)
+        self.own = own
         await self.accept()
         if not joined:
             await self.close(code=protocol.CLOSE_TRY_AGAIN)
             return
+        if not await self._count_socket(user.pk if own else None):
+            return
         async with self.sending:
-            [(self.sent, self.epoch)] = await aheads([self.user_id])
-            await self.send(text_data=protocol.hello(self.sent, self.epoch))
+            if own is None:
+                await self.send(text_data=protocol.hello(None, None))
+                return
+            [(own.sent, own.epoch)] = await aheads([own.stream])
+            await self.send(text_data=protocol.hello(own.sent, own.epoch))
             resume = _query_resume(self.scope)
             if isinstance(resume, tuple):
-                await self._replay(*resume)
+                await self._replay(own, *resume)
             elif resume is not None:
                 await self.send(text_data=resume)
-        self.sweep = sweep_for_loop(self.settings.sweep_interval_s)
-        self.sweep.add(self.user_id, self)
+        self.sweep.add(own.stream, own)
 
-    async def _join(self) -> bool:
+    async def _count_socket(self, user_id: int | None) -> bool:
+        """Take one of the user's (or the IP's) sockets; close with 4429 past the limit."""
+        if user_id is not None:
+            key, limit, what = user_sockets_key(user_id), self.settings.max_sockets_per_user, "this user"
+        else:
+            client = self.scope.get("client") or ("unknown", 0)
+            key, limit, what = (
+                ip_sockets_key(str(client[0])),
+                self.settings.max_anonymous_per_ip,
+                "this address",
+            )
+        try:
+            admitted = await self.leases.acquire(key, self.channel_name, limit)
+        except (RedisError, OSError):
+            await self.close(code=protocol.CLOSE_TRY_AGAIN)
+            return False
+        if not admitted:
+            detail = f"{what} has {limit} sockets open already (REALTIME_MAX_SOCKETS_PER_USER"
+            detail += ")" if user_id is not None else " and REALTIME_MAX_ANONYMOUS_PER_IP)"
+            await self.send(text_data=protocol.error("too_many_sockets", detail))
+            await self.close(code=protocol.CLOSE_FLOOD)
+            return False
+        self.lease_key = key
+        return True
+
+    async def _join(self, group: str) -> bool:
         # Right after a Redis restart the layer's subscriber connection is still being
         # re-established: give it a few seconds rather than fail the handshake (see
         # _reconnect_race for the RuntimeError it may raise meanwhile).
         for delay in (0.1, 0.2, 0.4, 0.8, 1.6, 0):
             try:
-                await self.channel_layer.group_add(self.group, self.channel_name)
+                await self.channel_layer.group_add(group, self.channel_name)
                 return True
             except (RedisError, OSError, RuntimeError) as exc:
                 if isinstance(exc, RuntimeError) and not _reconnect_race(exc):
                     raise  # a bug, not Redis coming back
-                logger.info("joining %s failed, retrying: %r", self.group, exc)
+                logger.info("joining %s failed, retrying: %r", group, exc)
                 await asyncio.sleep(delay)
         return False
 
-    async def disconnect(self, code: int) -> None:
-        if not hasattr(self, "group"):
-            return  # never authenticated
-        if hasattr(self, "sweep"):
-            self.sweep.discard(self.user_id, self)
-        if self.catching_up is not None:
-            self.catching_up.cancel()
+    async def _leave(self, group: str) -> None:
         try:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(group, self.channel_name)
         except (RedisError, OSError, RuntimeError) as exc:
             if isinstance(exc, RuntimeError) and not _reconnect_race(exc):
                 raise
             # the subscription dies with the connection; the layer forgets it on reconnect
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "channels"):
+            return  # refused before it began
+        follows = list(self.channels.values())
+        self.channels = {}
+        for follow in follows:
+            await self._end(follow)
+        if self.own is not None:
+            await self._end(self.own)
+        if self.lease_key:
+            try:
+                await self.leases.release(self.channel_name)
+            except (RedisError, OSError):
+                pass  # the lease runs out by itself
+
+    async def _end(self, follow: Follow) -> None:
+        self.sweep.discard(follow.stream, follow)
+        if follow.catching_up is not None:
+            follow.catching_up.cancel()
+        await self._leave(follow.stream.group)
+        if follow.stream.channel is not None and self.own is not None:
+            declared, _ = namespaces.parse(follow.stream.channel)
+            if declared.presence:
+                try:
+                    await self.leases.leave(self._member(follow.stream))
+                except (RedisError, OSError):
+                    pass  # the lease runs out by itself
+
+    def _member(self, stream: Stream) -> Member:
+        return Member(stream, self.channel_name, int(self.user.pk), self.user.get_username())
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self._within_rate():
@@ -122,9 +205,63 @@ class EventsConsumer(AsyncWebsocketConsumer):
         kind, frame = parsed
         if kind == "ping":
             await self.send(text_data=protocol.pong())
+        elif kind == "subscribe":
+            await self._subscribe(frame.get("channel"), frame.get("after"), frame.get("epoch"))
+        elif kind == "unsubscribe":
+            await self._unsubscribe(frame.get("channel"))
+        elif self.own is None:
+            await self.send(
+                text_data=protocol.error("bad_resume", "a socket without credentials has no stream")
+            )
         else:
             async with self.sending:
-                await self._replay(frame["after"], frame.get("epoch"))
+                await self._replay(self.own, frame["after"], frame.get("epoch"))
+
+    async def _subscribe(self, channel: object, after: int | None, epoch: str | None) -> None:
+        try:
+            declared, stream = namespaces.parse(channel)
+        except namespaces.ChannelError as exc:
+            await self.send(text_data=protocol.channel_error(exc.code, channel, exc.detail))
+            return
+        assert isinstance(channel, str)
+        follow = self.channels.get(channel)
+        if follow is None:
+            if len(self.channels) >= self.settings.max_subscriptions:
+                limit = self.settings.max_subscriptions
+                detail = f"a socket may follow {limit} channels (REALTIME_MAX_SUBSCRIPTIONS)"
+                await self.send(text_data=protocol.channel_error("too_many_subscriptions", channel, detail))
+                return
+            if not await database_sync_to_async(namespaces.may_read)(self.user, channel):
+                await self.send(text_data=protocol.channel_error("forbidden", channel, "you may not read it"))
+                return
+            if not await self._join(stream.group):
+                await self.send(text_data=protocol.channel_error("unavailable", channel, "try again shortly"))
+                return
+            follow = Follow(self, stream)
+        async with self.sending:
+            latest, current = (await aheads([stream]))[0]
+            if channel not in self.channels:
+                follow.sent, follow.epoch = latest, current
+            await self.send(text_data=protocol.subscribed(channel, latest, current))
+            if after is not None:
+                await self._replay(follow, after, epoch)
+            elif channel in self.channels:
+                follow.sent, follow.epoch = latest, current  # again "from now on"
+        if channel not in self.channels:
+            self.channels[channel] = follow
+            self.sweep.add(stream, follow)
+            if declared.presence and self.own is not None:
+                await self.leases.join(self._member(stream))
+
+    async def _unsubscribe(self, channel: object, reason: str | None = None) -> None:
+        follow = self.channels.pop(channel, None) if isinstance(channel, str) else None
+        if follow is None:
+            if reason is None:
+                detail = "this socket does not follow it"
+                await self.send(text_data=protocol.channel_error("not_subscribed", channel, detail))
+            return
+        await self._end(follow)
+        await self.send(text_data=protocol.unsubscribed(follow.stream.channel or "", reason))
 
     def _within_rate(self) -> bool:
         """A token bucket: ``client_rate`` frames per second, bursts of ``client_burst``."""
@@ -135,49 +272,57 @@ class EventsConsumer(AsyncWebsocketConsumer):
         return self.allowance >= 0
 
     async def realtime_event(self, message: dict[str, Any]) -> None:
+        channel = message.get("channel")
+        follow = self.own if channel is None else self.channels.get(channel)
+        if follow is None:
+            return  # an event of a channel this socket just left
         seq = message["seq"]
-        if message["epoch"] == self.epoch and seq <= self.sent:
+        if message["epoch"] == follow.epoch and seq <= follow.sent:
             return
         async with self.sending:
-            if message["epoch"] != self.epoch or seq > self.sent + 1:
+            if message["epoch"] != follow.epoch or seq > follow.sent + 1:
                 # Another epoch: the stream tells whether it is new (resync) or this frame
                 # is older than what the socket already follows. A hole: the stream fills it.
-                await self._replay(self.sent, self.epoch)
+                await self._replay(follow, follow.sent, follow.epoch)
                 return
-            if seq <= self.sent:
+            if seq <= follow.sent:
                 return
-            self.sent = seq
+            follow.sent = seq
             await self.send(text_data=message["frame"])
 
-    def catch_up(self) -> None:
-        """Called by the sweep when the stream's (latest, epoch) is not what this socket has."""
-        if self.catching_up is None or self.catching_up.done():
-            self.catching_up = asyncio.get_running_loop().create_task(self._catch_up())
+    async def realtime_presence(self, message: dict[str, Any]) -> None:
+        if message["channel"] in self.channels:
+            await self.send(text_data=message["frame"])
 
-    async def _catch_up(self) -> None:
+    async def realtime_kick(self, message: dict[str, Any]) -> None:
+        await self._unsubscribe(message["channel"], reason="kicked")
+
+    async def catch_up(self, follow: Follow) -> None:
         try:
             async with self.sending:
-                await self._replay(self.sent, self.epoch)
+                if follow is self.own or self.channels.get(follow.stream.channel or "") is follow:
+                    await self._replay(follow, follow.sent, follow.epoch)
         except (RedisError, OSError):
             pass  # Redis is restarting: the next sweep tries again
 
-    async def _replay(self, after: int, epoch: str | None = None) -> None:
-        """Send every retained event after ``after`` in ``epoch`` (None: the current one);
-        ``resync`` first if the epoch is not the stream's, or some events are gone.
+    async def _replay(self, follow: Follow, after: int, epoch: str | None = None) -> None:
+        """Send every retained event of the stream after ``after`` in ``epoch`` (None: the
+        current one); ``resync`` first if the epoch is not the stream's, or some events are gone.
 
         The caller holds ``self.sending``.
         """
         unsent = 0  # bytes handed to daphne since it last drained
         limits = self.settings.slow_reader
-        history = await aread_after(self.user_id, after, self.settings.replay_batch, epoch)
+        stream = follow.stream
+        history = await aread_stream(stream, after, self.settings.replay_batch, epoch)
         if history.resync:
-            await self.send(text_data=protocol.resync(history.latest, history.epoch, after))
-            self.sent = history.start  # the socket follows the new epoch from its start
-        self.epoch, cursor = history.epoch, history.start
+            await self.send(text_data=protocol.resync(history.latest, history.epoch, after, stream.channel))
+            follow.sent = history.start  # the socket follows the new epoch from its start
+        follow.epoch, cursor = history.epoch, history.start
         while True:
             for seq, frame in history.frames:
                 await self.send(text_data=frame.decode())
-                self.sent = max(self.sent, seq)
+                follow.sent = max(follow.sent, seq)
                 cursor = seq
                 unsent += len(frame)
                 if unsent >= limits.soft_bytes // 2:
@@ -194,10 +339,12 @@ class EventsConsumer(AsyncWebsocketConsumer):
                     unsent = 0
             if len(history.frames) < self.settings.replay_batch:
                 return
-            history = await aread_after(self.user_id, cursor, self.settings.replay_batch, self.epoch)
+            history = await aread_stream(stream, cursor, self.settings.replay_batch, follow.epoch)
             if history.resync:  # the epoch changed in the middle of the replay
-                await self.send(text_data=protocol.resync(history.latest, history.epoch, cursor))
-                self.epoch, self.sent = history.epoch, history.start
+                await self.send(
+                    text_data=protocol.resync(history.latest, history.epoch, cursor, stream.channel)
+                )
+                follow.epoch, follow.sent = history.epoch, history.start
 
 
 def _reconnect_race(exc: RuntimeError) -> bool:

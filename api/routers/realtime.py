@@ -6,7 +6,8 @@ from ninja import Field, Router, Schema, Status
 from redis.exceptions import RedisError
 
 from api.schemas import DetailOut
-from realtime import tickets
+from realtime import namespaces, tickets
+from realtime.presence import present
 
 logger = logging.getLogger(__name__)
 
@@ -28,3 +29,35 @@ def create_ticket(request: HttpRequest) -> Status[dict[str, object]]:
         logger.error("cannot issue a socket ticket: %s", exc)
         return Status(503, {"detail": "tickets are unavailable; try again shortly"})
     return Status(200, {"ticket": ticket, "expires_in": tickets.TICKET_TTL_S})
+
+
+class PresentUser(Schema):
+    id: int
+    username: str
+
+
+class PresenceOut(Schema):
+    users: list[PresentUser] = Field(..., description="Users with a socket on the channel now, by id.")
+
+
+@router.get(
+    "/realtime/presence/{channel}",
+    response={200: PresenceOut, frozenset({401, 403, 404, 422, 503}): DetailOut},
+)
+def presence(request: HttpRequest, channel: str) -> Status[dict[str, object]]:
+    """Who is on a channel of a namespace declared with `presence=True`, for users who may
+    read it. A user whose web process died is gone once REALTIME_PRESENCE_TTL_S has passed."""
+    try:
+        declared, stream = namespaces.parse(channel)
+    except namespaces.ChannelError as exc:
+        return Status(404 if exc.code == "unknown_channel" else 422, {"detail": exc.detail})
+    if not namespaces.may_read(request.user, channel):
+        return Status(403, {"detail": "you may not read this channel"})
+    if not declared.presence:
+        return Status(404, {"detail": f"namespace {declared.name!r} has no presence"})
+    try:
+        users = present(stream)
+    except RedisError as exc:
+        logger.error("cannot read the presence of %s: %s", channel, exc)
+        return Status(503, {"detail": "presence is unavailable; try again shortly"})
+    return Status(200, {"users": users})

@@ -129,7 +129,7 @@ async def test_ping_gets_pong(alice, alice_token):
 @pytest.mark.parametrize(
     ("frame", "code"),
     [
-        ('{"type": "subscribe", "group": "user.2"}', "unknown_type"),
+        ('{"type": "subscribe", "group": "user.2"}', "bad_channel"),
         ("not json", "bad_json"),
         ("[1, 2]", "bad_json"),
         ('{"type": "resume", "after": -1}', "bad_resume"),
@@ -199,7 +199,7 @@ async def test_every_tab_of_a_user_gets_every_event(alice, alice_token):
 async def lossy_live_path(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
     """Events published inside are stored but never relayed (the channel layer is at-most-once)."""
     with monkeypatch.context() as lossy:
-        lossy.setattr("realtime.stream.pubsub_channel_for", lambda user_id, prefix: "nowhere")
+        lossy.setattr("realtime.stream.pubsub_channel", lambda group, prefix: "nowhere")
         yield
 
 
