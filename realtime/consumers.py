@@ -240,18 +240,16 @@ class EventsConsumer(AsyncWebsocketConsumer):
             follow = Follow(self, stream)
         async with self.sending:
             latest, current = (await aheads([stream]))[0]
+            if channel not in self.channels or after is None:
+                follow.sent, follow.epoch = latest, current  # from now on, unless it resumes
             if channel not in self.channels:
-                follow.sent, follow.epoch = latest, current
+                self.channels[channel] = follow
+                self.sweep.add(stream, follow)
+                if declared.presence and self.own is not None:
+                    await self.leases.join(self._member(stream))
             await self.send(text_data=protocol.subscribed(channel, latest, current))
             if after is not None:
                 await self._replay(follow, after, epoch)
-            elif channel in self.channels:
-                follow.sent, follow.epoch = latest, current  # again "from now on"
-        if channel not in self.channels:
-            self.channels[channel] = follow
-            self.sweep.add(stream, follow)
-            if declared.presence and self.own is not None:
-                await self.leases.join(self._member(stream))
 
     async def _unsubscribe(self, channel: object, reason: str | None = None) -> None:
         follow = self.channels.pop(channel, None) if isinstance(channel, str) else None
