@@ -80,7 +80,8 @@ async def test_a_subscriber_gets_subscribed_then_the_channels_events_live(alice,
         }  # fmt: skip
         await to("board:lobby", n=2)
         frame = await receive(comm)
-        assert (frame["channel"], frame["seq"], frame["type"], frame["data"]) == ("board:lobby", 2, "msg", {"n": 2})
+        assert (frame["channel"], frame["seq"], frame["type"]) == ("board:lobby", 2, "msg")
+        assert frame["data"] == {"n": 2}
         # The user's own stream goes on beside it, without a channel.
         await asyncio.to_thread(publish, alice.pk, "coucou", {"message": "hi"})
         own = await receive(comm)
@@ -207,7 +208,8 @@ async def test_kick_ends_the_users_subscriptions_on_every_socket_and_only_theirs
         assert [f["data"]["user"]["username"] for f in heard[0]] == ["alice", "bob"]
         await asyncio.to_thread(kick, "room:lobby", alice.pk)
         for comm in (first, second):
-            assert await receive(comm) == {"type": "unsubscribed", "channel": "room:lobby", "reason": "kicked"}
+            kicked = {"type": "unsubscribed", "channel": "room:lobby", "reason": "kicked"}
+            assert await receive(comm) == kicked
         assert (await receive(bobs))["type"] == "presence.leave"  # alice's last socket left
         await to("room:lobby", n=1)
         assert (await receive(bobs))["data"] == {"n": 1}
