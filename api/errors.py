@@ -10,7 +10,9 @@ from ninja import NinjaAPI
 from ninja.errors import ValidationError
 
 from jobs.exceptions import (
+    ChannelForbidden,
     EnqueueUnavailable,
+    InvalidChannel,
     InvalidParams,
     JobAlreadyFinished,
     JobNotFound,
@@ -46,6 +48,14 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(InvalidParams)
     def invalid_params(request: HttpRequest, exc: InvalidParams) -> HttpResponse:
         return detail(request, 422, exc.errors)
+
+    @api.exception_handler(InvalidChannel)
+    def invalid_channel(request: HttpRequest, exc: InvalidChannel) -> HttpResponse:
+        return detail(request, 422, [{"loc": ["body", "channel"], "msg": exc.detail, "type": exc.code}])
+
+    @api.exception_handler(ChannelForbidden)
+    def channel_forbidden(request: HttpRequest, exc: ChannelForbidden) -> HttpResponse:
+        return detail(request, 403, f"you may not read the channel {exc.args[0]!r}")
 
     @api.exception_handler(JobNotFound)
     @api.exception_handler(Http404)

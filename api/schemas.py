@@ -11,6 +11,12 @@ from jobs.models import Job
 class JobIn(Schema):
     task: str = Field(..., max_length=200, description="A registered job name, see GET /api/tasks.")
     params: dict[str, Any] = Field(default_factory=dict, description="The job's params.")
+    channel: str | None = Field(
+        None,
+        max_length=133,
+        description="A named channel (`team:42`) whose readers get the job's job.* events too; "
+        "its namespace must carry jobs and you must be allowed to read it.",
+    )
 
 
 class ProgressOut(Schema):
@@ -34,6 +40,7 @@ class JobOut(Schema):
     result: Any = None
     error: ErrorOut | None = None
     attempts: int
+    channel: str | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -21,6 +21,19 @@ class InvalidParams(JobsError):
         self.errors = errors
 
 
+class InvalidChannel(JobsError):
+    """The channel is malformed, undeclared, or of a namespace that does not carry jobs."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class ChannelForbidden(JobsError):
+    """The owner may not read the channel the job would be shared on."""
+
+
 class JobNotFound(JobsError):
     """No such job, or not the caller's."""
 

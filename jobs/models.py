@@ -30,6 +30,9 @@ class JobQuerySet(models.QuerySet["Job"]):
     def running_since(self, moment: Any) -> JobQuerySet:
         return self.filter(status=JobStatus.RUNNING, started_at__lt=moment)
 
+    def on_channel(self, channel: str) -> JobQuerySet:
+        return self.filter(channel=channel)
+
     def claim(self, job_id: Any, *, task: str) -> Job | None:
         """Start an attempt of the queued job ``job_id`` of ``task``: the Job, now running,
         or None when it was not queued (absent, another task's, finished, or taken by
@@ -97,6 +100,9 @@ class Job(models.Model):
     error = models.JSONField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)
+    # A named channel ("team:42") that gets the job's job.* events too; the longest valid name
+    # is a 32-character namespace, ":" and a 100-character name (realtime/groups.py).
+    channel = models.CharField(max_length=133, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -112,6 +118,8 @@ class Job(models.Model):
             # reads every job the owner ever ran.
             # Not partial: with the statuses bound as parameters SQLite would not use it.
             models.Index(fields=["owner", "status"], name="jobs_owner_status"),
+            # A channel's board (teams/views.py) lists its newest jobs.
+            models.Index(fields=["channel", "-created_at"], name="jobs_channel_created"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -23,8 +24,9 @@ from jobs.context import JobContext
 from jobs.exceptions import JobCancelled, JobFailed
 from jobs.models import Job, JobStatus
 from jobs.registry import JobSpec, get_spec
+from jobs.sharing import share, shared
 from jobs.supervision import HOST, cancel_requested, has_heartbeat, previous_attempt_alive, supervisor
-from realtime import publish
+from realtime import ChannelError, publish, publish_to
 
 logger = logging.getLogger(__name__)
 EVENT_RETRY_S = 30.0
@@ -68,7 +70,7 @@ def _just_claimed(job: Job) -> bool:
 
 
 def _run(job: Job, spec: JobSpec, worker: str) -> None:
-    emit = partial(_emit, job.owner_id, str(job.id))
+    emit = partial(_emit, job.owner_id, str(job.id), job.channel)
     watcher = supervisor()
     # The heartbeat first: a running job without one looks lost to a duplicate or the reaper.
     watcher.watch(str(job.id), hard_stop=partial(_cancelled, job, emit, job.attempts, forced=True))
@@ -136,7 +138,7 @@ def recover_lost(job: Job) -> None:
 
     A job its owner asked to cancel is cancelled instead: running it again would undo that.
     """
-    emit = partial(_emit, job.owner_id, str(job.id))
+    emit = partial(_emit, job.owner_id, str(job.id), job.channel)
     if job.cancel_requested_at is not None:
         _cancelled(job, emit, job.attempts, forced=True)
         return
@@ -151,16 +153,27 @@ def recover_lost(job: Job) -> None:
         get_spec(job.task).celery_task.apply_async(args=[str(job.id)], task_id=str(job.id))
 
 
-def _emit(owner_id: int, job_id: str, type: str, data: dict[str, Any]) -> None:
+def _emit(owner_id: int, job_id: str, channel: str | None, type: str, data: dict[str, Any]) -> None:
     if type == "job.progress":
         publish(owner_id, type, data, job=job_id)  # JobContext retries on its next tick
+        if channel is not None:
+            share(channel, job_id, type, data)  # the next progress or the end event follows
         return
     # Lifecycle events wait out a Redis restart. The Job row is written first and stays the
     # truth, so an event that still cannot be published is logged, never fatal to the job.
     deadline = time.monotonic() + EVENT_RETRY_S
+    _publish_until(deadline, job_id, type, partial(publish, owner_id, type, data, job=job_id))
+    if channel is not None and shared(type):
+        _publish_until(deadline, job_id, type, partial(publish_to, channel, type, data, job=job_id))
+
+
+def _publish_until(deadline: float, job_id: str, type: str, send: Callable[[], object]) -> None:
     while True:
         try:
-            publish(owner_id, type, data, job=job_id)
+            send()
+            return
+        except ChannelError as exc:  # its namespace is no longer declared: retrying cannot help
+            logger.error("could not publish %s for job %s: %s", type, job_id, exc)
             return
         except (RedisError, OSError) as exc:
             if time.monotonic() > deadline:

@@ -21,24 +21,37 @@ from jobs.exceptions import (
 )
 from jobs.models import Job, JobStatus
 from jobs.registry import JobSpec, get_spec
+from jobs.sharing import check_channel, share
 from realtime import publish
 
 logger = logging.getLogger(__name__)
 
 
-def job_submit(*, owner: Any, task: str, params: Any = None, idempotency_key: str | None = None) -> Job:
+def job_submit(
+    *,
+    owner: Any,
+    task: str,
+    params: Any = None,
+    idempotency_key: str | None = None,
+    channel: str | None = None,
+) -> Job:
     """Create a Job for ``owner`` and enqueue it once the row is committed.
 
     Raises ``UnknownTask``, ``InvalidParams`` or ``ParamsTooLarge`` for bad input,
     ``TooManyActiveJobs`` past the owner's cap, and ``EnqueueUnavailable`` when the broker
     cannot take it (the Job is then marked failed, never left queued). With an
-    ``idempotency_key``, a repeat by the same owner returns the first Job.
+    ``idempotency_key``, a repeat by the same owner returns the first Job. With a
+    ``channel`` (``"team:42"``), the job's job.* events go there too (jobs/sharing.py):
+    ``InvalidChannel`` unless its namespace carries jobs, ``ChannelForbidden`` unless the
+    owner may read it.
     """
     settings = conf.get()
     spec = get_spec(task)
     if params is not None and _json_bytes(params) > settings.max_params_bytes:
         raise ParamsTooLarge(f"params are limited to {settings.max_params_bytes} bytes of JSON")
     clean = spec.validate(params)
+    if channel is not None:
+        check_channel(owner=owner, channel=channel)
     if idempotency_key:
         existing = Job.objects.owned_by(owner).filter(idempotency_key=idempotency_key).first()
         if existing is not None:
@@ -48,7 +61,9 @@ def job_submit(*, owner: Any, task: str, params: Any = None, idempotency_key: st
         raise TooManyActiveJobs(f"at most {settings.max_active_per_user} queued or running jobs per user")
     try:
         with transaction.atomic():
-            job = Job.objects.create(owner=owner, task=task, params=clean, idempotency_key=idempotency_key)
+            job = Job.objects.create(
+                owner=owner, task=task, params=clean, idempotency_key=idempotency_key, channel=channel
+            )
             transaction.on_commit(lambda: _dispatch(job, spec))
     except IntegrityError:
         # A concurrent request with the same key won the race: return its Job.
@@ -64,15 +79,21 @@ def _json_bytes(params: Any) -> int:
 def _dispatch(job: Job, spec: JobSpec) -> None:
     job_id = str(job.id)
     try:
-        publish(job.owner_id, "job.queued", {"task": job.task, "attempt": 0}, job=job_id)
+        queued = {"task": job.task, "attempt": 0}
+        publish(job.owner_id, "job.queued", queued, job=job_id)
+        if job.channel is not None:
+            share(job.channel, job_id, "job.queued", queued)
         spec.celery_task.apply_async(args=[job_id], task_id=job_id)
     except (OperationalError, RedisError, OSError) as exc:
         logger.error("cannot enqueue job %s: %s", job_id, exc)
         error = {"type": "EnqueueUnavailable", "message": "the job queue is unavailable"}
         if job.mark_failed(error):
             # With the broker on its own server, job.queued may have gone out: end it on the socket.
+            failed = {"error": error, "attempt": 0}
             with contextlib.suppress(RedisError, OSError):
-                publish(job.owner_id, "job.failed", {"error": error, "attempt": 0}, job=job_id)
+                publish(job.owner_id, "job.failed", failed, job=job_id)
+            if job.channel is not None:
+                share(job.channel, job_id, "job.failed", failed)
         raise EnqueueUnavailable("the job queue is unavailable; try again shortly") from exc
 
 
@@ -89,7 +110,10 @@ def job_cancel(*, owner: Any, job_id: Any) -> Job:
         raise JobAlreadyFinished(job.status)
     supervision.request_cancel(str(job.pk))  # seen by whichever worker runs it, now or later
     if job.status == JobStatus.QUEUED and job.mark_cancelled():
-        publish(job.owner_id, "job.cancelled", {"attempt": job.attempts, "forced": False}, job=str(job.pk))
+        cancelled = {"attempt": job.attempts, "forced": False}
+        publish(job.owner_id, "job.cancelled", cancelled, job=str(job.pk))
+        if job.channel is not None:
+            share(job.channel, str(job.pk), "job.cancelled", cancelled)
     elif job.status == JobStatus.RUNNING:
         job.request_cancel()
     elif job.status != JobStatus.CANCELLED:

@@ -18,6 +18,7 @@ from jobs.services import job_cancel, job_submit
 router = Router(tags=["jobs"])
 
 ERRORS = {401: DetailOut, 413: DetailOut, 422: DetailOut, 429: DetailOut, 503: DetailOut}
+SHARE_ERRORS = {**ERRORS, 403: DetailOut}  # a channel the caller may not read
 ENQUEUE_THROTTLE: list[BaseThrottle] = [EnqueueThrottle(settings.API_ENQUEUE_RATE)]
 
 
@@ -42,14 +43,18 @@ def list_tasks(request: HttpRequest) -> list[dict[str, object]]:
     ]
 
 
-@router.post("/jobs", response={202: JobOut, **ERRORS}, throttle=ENQUEUE_THROTTLE)
+@router.post("/jobs", response={202: JobOut, **SHARE_ERRORS}, throttle=ENQUEUE_THROTTLE)
 def create_job(
     request: HttpRequest,
     payload: JobIn,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key", max_length=200),  # type: ignore[type-arg]
 ) -> Status[Job]:
     job = job_submit(
-        owner=request.user, task=payload.task, params=payload.params, idempotency_key=idempotency_key
+        owner=request.user,
+        task=payload.task,
+        params=payload.params,
+        idempotency_key=idempotency_key,
+        channel=payload.channel,
     )
     return Status(202, job)
 
