@@ -53,6 +53,7 @@ def alice_session(alice: Any) -> str:
     return client.cookies["sessionid"].value
 
 
+@pytest.mark.usefixtures("no_public_namespace")  # tests/realtime/test_channels.py: with one
 @pytest.mark.parametrize("credentials", ["none", "bad token", "session cookie without Origin"])
 async def test_unauthenticated_sockets_are_closed_with_4401(alice_session, credentials):
     headers = {
