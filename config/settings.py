@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "jobs",
     "api",
     "demo",
+    "teams",
 ]
 
 MIDDLEWARE = [

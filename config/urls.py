@@ -6,5 +6,6 @@ from api.api import api
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("teams/", include("teams.urls")),
     path("", include("demo.urls")),
 ]
