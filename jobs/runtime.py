@@ -162,15 +162,17 @@ def _emit(owner_id: int, job_id: str, channel: str | None, type: str, data: dict
     # Lifecycle events wait out a Redis restart. The Job row is written first and stays the
     # truth, so an event that still cannot be published is logged, never fatal to the job.
     deadline = time.monotonic() + EVENT_RETRY_S
-    _publish_until(deadline, job_id, type, partial(publish, owner_id, type, data, job=job_id))
+    _publish_until(deadline, publish, owner_id, type, data, job_id)
     if channel is not None and shared(type):
-        _publish_until(deadline, job_id, type, partial(publish_to, channel, type, data, job=job_id))
+        _publish_until(deadline, publish_to, channel, type, data, job_id)
 
 
-def _publish_until(deadline: float, job_id: str, type: str, send: Callable[[], object]) -> None:
+def _publish_until(
+    deadline: float, send: Callable[..., int], to: int | str, type: str, data: dict[str, Any], job_id: str
+) -> None:
     while True:
         try:
-            send()
+            send(to, type, data, job=job_id)
             return
         except ChannelError as exc:  # its namespace is no longer declared: retrying cannot help
             logger.error("could not publish %s for job %s: %s", type, job_id, exc)

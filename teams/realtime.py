@@ -28,10 +28,20 @@ def members_changed(
     if action not in ("post_remove", "pre_clear"):
         return
     if reverse:  # user.teams.remove(...): instance is the user, pk_set the teams
-        pairs = [(team_id, instance.pk) for team_id in (pk_set or _team_ids(instance))]
+        teams = pk_set if pk_set is not None else _team_ids(instance)
+        pairs = [(team_id, instance.pk) for team_id in teams]
     else:  # team.members.remove(...): instance is the team, pk_set the users
         users = pk_set if pk_set is not None else set(instance.members.values_list("pk", flat=True))
         pairs = [(instance.pk, user_id) for user_id in users]
+    _kick_on_commit(pairs)
+
+
+def team_deleted(sender: Any, instance: Any, **_: Any) -> None:
+    """A deleted team's members stop hearing its channel (its rows go without m2m_changed)."""
+    _kick_on_commit([(instance.pk, user_id) for user_id in instance.members.values_list("pk", flat=True)])
+
+
+def _kick_on_commit(pairs: list[tuple[int, int]]) -> None:
     for team_id, user_id in pairs:
         # robust: Redis being down must not fail the membership change that already committed.
         transaction.on_commit(partial(kick, f"team:{team_id}", user_id), robust=True)

@@ -64,3 +64,14 @@ def test_removing_a_member_kicks_them_off_the_channel_once_committed(
     with django_capture_on_commit_callbacks(execute=True):
         team.members.add(bob)  # adding kicks nobody
     assert kicked == []
+
+
+@pytest.mark.django_db
+def test_deleting_a_team_kicks_its_members(alice, bob, monkeypatch, django_capture_on_commit_callbacks):
+    kicked: list[tuple[str, int]] = []
+    monkeypatch.setattr("teams.realtime.kick", lambda channel, user_id: kicked.append((channel, user_id)))
+    team = make_team(members=(alice, bob))
+    channel = team.channel
+    with django_capture_on_commit_callbacks(execute=True):
+        team.delete()
+    assert sorted(kicked) == sorted([(channel, alice.pk), (channel, bob.pk)])
