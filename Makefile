@@ -36,8 +36,8 @@ bench-quick: $(VENV)/.dev
 	$(PY) -m bench --quick
 
 check: $(VENV)/.dev
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check config jobs realtime api devtools demo teams
-	$(VENV)/bin/mypy config jobs realtime api devtools demo teams
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check config jobs realtime api devtools demo teams chat
+	$(VENV)/bin/mypy config jobs realtime api devtools demo teams chat
 
 clean:
 	rm -rf $(VENV) $(DJ6) .data

@@ -5,6 +5,7 @@ from ninja import NinjaAPI
 from api import errors
 from api.auth import api_auth
 from api.routers import events, jobs, realtime, system
+from chat.api import router as chat_router
 
 api = NinjaAPI(
     title="Coucou",
@@ -17,4 +18,5 @@ api.add_router("/", system.router)
 api.add_router("/", jobs.router)
 api.add_router("/", events.router)
 api.add_router("/", realtime.router)
+api.add_router("/", chat_router)
 errors.install(api)

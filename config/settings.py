@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "api",
     "demo",
     "teams",
+    "chat",
 ]
 
 MIDDLEWARE = [

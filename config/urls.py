@@ -7,5 +7,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("teams/", include("teams.urls")),
+    path("chat/", include("chat.urls")),
     path("", include("demo.urls")),
 ]

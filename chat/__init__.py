@@ -1,0 +1,1 @@
+"""Chat rooms: members talk live on ``chat:<slug>``, with its history and presence."""
