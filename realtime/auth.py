@@ -53,7 +53,8 @@ def origin_allowed(origin: str, host_header: str | None) -> bool:
 
 
 def _query_ticket(scope: dict[str, Any]) -> str | None:
-    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("ticket")
+    # "?ticket=" is a ticket too, a bad one: keep_blank_values, so it is refused (4401).
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True).get("ticket")
     return values[0] if values else None
 
 

@@ -30,6 +30,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from realtime import backpressure, conf, namespaces, protocol
@@ -63,6 +64,14 @@ class EventsConsumer(AsyncWebsocketConsumer):
     own: Follow | None = None  # the user's stream; None for a socket without credentials
     channels: dict[str, Follow]
     lease_key: str = ""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # disconnect() does not run when a handler raised: the leases, presence and groups of
+        # the socket are given back here on every way out.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._release()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Relayed events never touch the database: they skip the executor round trip of
@@ -161,8 +170,13 @@ class EventsConsumer(AsyncWebsocketConsumer):
             # the subscription dies with the connection; the layer forgets it on reconnect
 
     async def disconnect(self, code: int) -> None:
-        if not hasattr(self, "channels"):
-            return  # refused before it began
+        await self._release()
+
+    async def _release(self) -> None:
+        """Leave every group, presence and lease of this socket; once, whoever calls first."""
+        if not hasattr(self, "channels") or getattr(self, "released", False):
+            return  # refused before it began, or released already
+        self.released = True
         follows = list(self.channels.values())
         self.channels = {}
         for follow in follows:
@@ -186,7 +200,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
                 try:
                     await self.leases.leave(self._member(follow.stream))
                 except (RedisError, OSError):
-                    pass  # the lease runs out by itself
+                    self.leases.forget(self._member(follow.stream))  # the lease runs out by itself
 
     def _member(self, stream: Stream) -> Member:
         return Member(stream, self.channel_name, int(self.user.pk), self.user.get_username())
@@ -224,13 +238,32 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=protocol.channel_error(exc.code, channel, exc.detail))
             return
         assert isinstance(channel, str)
+        if channel not in self.channels and len(self.channels) >= self.settings.max_subscriptions:
+            limit = self.settings.max_subscriptions
+            detail = f"a socket may follow {limit} channels (REALTIME_MAX_SUBSCRIPTIONS)"
+            await self.send(text_data=protocol.channel_error("too_many_subscriptions", channel, detail))
+            return
+        try:
+            await self._follow(declared, stream, channel, after, epoch)
+        except (RedisError, OSError, DatabaseError) as exc:
+            logger.warning("subscribing to %s failed: %r", channel, exc)
+            follow = self.channels.pop(channel, None)
+            if follow is not None:
+                await self._end(follow)
+            else:
+                await self._leave(stream.group)  # joined, perhaps, then failed
+            await self.send(text_data=protocol.channel_error("unavailable", channel, "try again shortly"))
+
+    async def _follow(
+        self,
+        declared: namespaces.Namespace,
+        stream: Stream,
+        channel: str,
+        after: int | None,
+        epoch: str | None,
+    ) -> None:
         follow = self.channels.get(channel)
         if follow is None:
-            if len(self.channels) >= self.settings.max_subscriptions:
-                limit = self.settings.max_subscriptions
-                detail = f"a socket may follow {limit} channels (REALTIME_MAX_SUBSCRIPTIONS)"
-                await self.send(text_data=protocol.channel_error("too_many_subscriptions", channel, detail))
-                return
             if not await database_sync_to_async(namespaces.may_read)(self.user, channel):
                 await self.send(text_data=protocol.channel_error("forbidden", channel, "you may not read it"))
                 return
@@ -289,7 +322,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=message["frame"])
 
     async def realtime_presence(self, message: dict[str, Any]) -> None:
-        if message["channel"] in self.channels:
+        # Usernames, for signed-in readers only, as GET /api/realtime/presence/... is.
+        if self.own is not None and message["channel"] in self.channels:
             await self.send(text_data=message["frame"])
 
     async def realtime_kick(self, message: dict[str, Any]) -> None:

@@ -110,13 +110,32 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[2])
 return 1
 """
 
-# KEYS: socket counters. ARGV: lease end (ms), then one socket per key.
+# KEYS: socket counters. ARGV: lease end (ms), then one socket per key. Only leases still
+# held are extended: one given back meanwhile stays given back.
 _RENEW_LUA = """
 for i, key in ipairs(KEYS) do
-  redis.call('ZADD', key, ARGV[1], ARGV[i + 1])
-  redis.call('PEXPIREAT', key, ARGV[1])
+  if redis.call('ZADD', key, 'XX', 'CH', ARGV[1], ARGV[i + 1]) == 1 then
+    redis.call('PEXPIREAT', key, ARGV[1])
+  end
 end
 return #KEYS
+"""
+
+# KEYS: per entry (conns of the user, present). ARGV: lease end (ms), then one socket per
+# entry. Extends the leases still held; returns the 1-based entries whose lease was gone
+# (reaped after a stall: the caller joins them again if their socket still follows).
+_RENEW_PRESENCE_LUA = """
+local missing = {}
+for i = 1, #KEYS, 2 do
+  local n = (i + 1) / 2
+  if redis.call('ZADD', KEYS[i], 'XX', 'CH', ARGV[1], ARGV[n + 1]) == 1 then
+    redis.call('PEXPIREAT', KEYS[i], ARGV[1] + 60000)
+    redis.call('ZADD', KEYS[i + 1], 'GT', ARGV[1], string.match(KEYS[i], ':p:(%d+)$'))
+  else
+    missing[#missing + 1] = n
+  end
+end
+return missing
 """
 
 
@@ -188,8 +207,12 @@ class Leases:
         self._start()
         await self._join([member])
 
-    async def leave(self, member: Member) -> None:
+    def forget(self, member: Member) -> None:
+        """Stop renewing ``member``: its lease runs out, and some process sends its leave."""
         self.members.pop((member.socket, member.stream.tag), None)
+
+    async def leave(self, member: Member) -> None:
+        self.forget(member)
         prefix = conf.get().channel_prefix
         await script(async_client(), _LEAVE_LUA)(
             keys=[member.conns, member.stream.key("present"), member.stream.key("names")],
@@ -232,15 +255,29 @@ class Leases:
                 logger.warning("renewing presence and socket leases failed, retrying: %s", exc)
 
     async def renew_once(self) -> None:
+        ends = _ms() + self.ttl_ms
         sockets = list(self.sockets.items())
         for start in range(0, len(sockets), 500):
-            chunk = sockets[start : start + 500]
-            await script(async_client(), _RENEW_LUA)(
-                keys=[key for _, key in chunk], args=[_ms() + self.ttl_ms, *(s for s, _ in chunk)]
+            chunk = [(s, key) for s, key in sockets[start : start + 500] if s in self.sockets]
+            if chunk:
+                await script(async_client(), _RENEW_LUA)(
+                    keys=[key for _, key in chunk], args=[ends, *(s for s, _ in chunk)]
+                )
+        members = list(self.members.items())
+        for start in range(0, len(members), 500):
+            entries = [(k, m) for k, m in members[start : start + 500] if k in self.members]
+            if not entries:
+                continue
+            keys: list[str] = []
+            for _, m in entries:
+                keys += [m.conns, m.stream.key("present")]
+            missing = await script(async_client(), _RENEW_PRESENCE_LUA)(
+                keys=keys, args=[ends, *(m.socket for _, m in entries)]
             )
-        members = list(self.members.values())
-        for start in range(0, len(members), 100):
-            await self._join(members[start : start + 100])
+            # Still followed, but reaped while this process stalled: present again.
+            rejoin = [entries[n - 1][1] for n in missing if entries[n - 1][0] in self.members]
+            if rejoin:
+                await self._join(rejoin)
 
 
 async def reap_once() -> int:

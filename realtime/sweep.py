@@ -2,12 +2,14 @@
 
 Every ``REALTIME_SWEEP_INTERVAL_S`` one task per event loop reads the latest seq and the
 epoch of every stream (a user's, a channel's) that a socket of this process follows (one
-script call per 100 streams,
-letting frames through in between) and tells each socket whose (seq, epoch) differs to catch
-up from the stream. It repairs what the consumer's gap check cannot see: a lost *last* event
-(no later frame reveals the hole), everything published while the channel layer was
-re-subscribing after a Redis restart or a dropped subscriber connection, and a history that
-Redis lost or rewound while no new event came (the socket gets ``resync``).
+script call per 100 streams, letting frames through in between) and tells each socket whose
+(seq, epoch) differs to catch up from the stream: at once for a history that went back or
+changed epoch; for a missing event once the stream already held it at the previous sweep (so
+within two intervals), never for frames still on their way to 10,000 sockets. It repairs
+what the consumer's gap check cannot see: a lost *last* event (no later frame reveals the
+hole), everything published while the channel layer was re-subscribing after a Redis restart
+or a dropped subscriber connection, and a history that Redis lost or rewound while no new
+event came (the socket gets ``resync``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Sweep:
         self.interval = interval
         self.followers: WeakLists[Stream, Follower] = WeakLists()
         self.task: asyncio.Task[None] | None = None
+        self.seen: dict[Stream, tuple[int, str]] = {}  # each stream's head at the last sweep
 
     def add(self, stream: Stream, follower: Follower) -> None:
         self.followers.add(stream, follower)
@@ -58,14 +61,21 @@ class Sweep:
 
     async def sweep_once(self) -> None:
         streams = self.followers.keys()
+        seen: dict[Stream, tuple[int, str]] = {}
         for start in range(0, len(streams), _CHUNK):
             chunk = streams[start : start + _CHUNK]
             heads = await aheads(chunk)
             for stream, (latest, epoch) in zip(chunk, heads, strict=True):
+                seen[stream] = (latest, epoch)
+                # Behind what the stream held at the last sweep: a lost event, not one still
+                # on its way (10,000 sockets of one channel take a while to be sent a frame).
+                before, before_epoch = self.seen.get(stream, (latest, epoch))
+                due = min(latest, before) if before_epoch == epoch else latest
                 for follower in self.followers.get(stream):
-                    # Behind, or ahead: a seq that went back is a history that was rewound.
-                    if latest != follower.sent or epoch != follower.epoch:
+                    # Or ahead, or in another epoch: a history that was lost or rewound.
+                    if follower.sent < due or follower.sent > latest or epoch != follower.epoch:
                         follower.catch_up()
+        self.seen = seen
 
 
 _sweeps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Sweep] = weakref.WeakKeyDictionary()

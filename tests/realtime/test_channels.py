@@ -319,3 +319,50 @@ async def test_a_channels_events_reach_only_its_subscribers(alice, alice_token, 
         assert (await receive(bobs))["channel"] == "board:secret"
         assert await alices.receive_nothing(timeout=0.2)
         assert await bobs.receive_nothing(timeout=0.2)
+
+
+async def test_a_failing_authoriser_gets_unavailable_and_leaks_nothing(
+    alice, alice_token, redis_db, monkeypatch
+):
+    from django.db import DatabaseError
+
+    def broken(user: Any, name: str) -> bool:
+        raise DatabaseError("the database went away")
+
+    monkeypatch.setitem(
+        namespaces._registry,
+        "board",
+        namespaces._registry["board"].__class__(
+            **{**vars(namespaces._registry["board"]), "authorize": broken}
+        ),
+    )
+    async with socket(headers=bearer(alice_token)) as comm:
+        await receive(comm)
+        error = await subscribe(comm, "board:lobby")
+        assert (error["code"], error["channel"]) == ("unavailable", "board:lobby")
+        await comm.send_json_to({"type": "ping"})
+        assert await receive(comm) == {"type": "pong"}
+    # The socket gave its place back: nothing counts against alice any more.
+    assert redis_db.zcard(f"coucou:sockets:u{alice.pk}") == 0
+
+
+async def test_renewal_does_not_bring_back_a_member_who_left(alice, alice_token, bob, bob_token):
+    from realtime.presence import leases_for_loop, present
+
+    async with socket(headers=bearer(alice_token)) as alices, socket(headers=bearer(bob_token)) as bobs:
+        await receive(alices)
+        await receive(bobs)
+        await subscribe(alices, "room:lobby")
+        await subscribe(bobs, "room:lobby")
+        await comm_unsubscribe(bobs, "room:lobby")
+        await leases_for_loop(15).renew_once()
+        users = await asyncio.to_thread(present, channel_stream("room", "lobby"))
+        assert [u["username"] for u in users] == ["alice"]
+        heard = [f["type"] for f in await drain(alices)]
+        assert heard.count("presence.leave") == 1 and heard[-1] == "presence.leave"
+
+
+async def comm_unsubscribe(comm: WebsocketCommunicator, channel: str) -> None:
+    await comm.send_json_to({"type": "unsubscribe", "channel": channel})
+    while (await receive(comm))["type"] != "unsubscribed":
+        pass
