@@ -36,8 +36,8 @@ bench-quick: $(VENV)/.dev
 	$(PY) -m bench --quick
 
 check: $(VENV)/.dev
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check config jobs realtime api devtools demo teams chat
-	$(VENV)/bin/mypy config jobs realtime api devtools demo teams chat
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check config jobs realtime api devtools demo teams chat liveblog
+	$(VENV)/bin/mypy config jobs realtime api devtools demo teams chat liveblog
 
 clean:
 	rm -rf $(VENV) $(DJ6) .data

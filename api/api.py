@@ -6,6 +6,7 @@ from api import errors
 from api.auth import api_auth
 from api.routers import events, jobs, realtime, system
 from chat.api import router as chat_router
+from liveblog.api import router as liveblog_router
 
 api = NinjaAPI(
     title="Coucou",
@@ -19,4 +20,5 @@ api.add_router("/", jobs.router)
 api.add_router("/", events.router)
 api.add_router("/", realtime.router)
 api.add_router("/", chat_router)
+api.add_router("/", liveblog_router)
 errors.install(api)

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "demo",
     "teams",
     "chat",
+    "liveblog",
 ]
 
 MIDDLEWARE = [

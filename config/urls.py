@@ -8,5 +8,6 @@ urlpatterns = [
     path("api/", api.urls),
     path("teams/", include("teams.urls")),
     path("chat/", include("chat.urls")),
+    path("liveblog/", include("liveblog.urls")),
     path("", include("demo.urls")),
 ]

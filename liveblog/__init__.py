@@ -1,0 +1,1 @@
+"""Liveblogs: staff write posts, anyone reads them live on ``liveblog:<slug>``."""
