@@ -282,6 +282,7 @@ JOBS_MAX_ACTIVE_PER_USER = env_int("JOBS_MAX_ACTIVE_PER_USER", 20)
 JOBS_MAX_PARAMS_BYTES = env_int("JOBS_MAX_PARAMS_BYTES", 16 * 1024)
 JOBS_ENABLE_CRASH_DEMO = env_bool("JOBS_ENABLE_CRASH_DEMO", False)
 API_ENQUEUE_RATE = os.environ.get("API_ENQUEUE_RATE", "60/m")  # per user, POST /api/jobs and /coucou
+CHAT_MESSAGE_RATE = os.environ.get("CHAT_MESSAGE_RATE", "30/m")  # per user, chat messages
 
 LOGGING = {
     "version": 1,
