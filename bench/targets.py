@@ -35,3 +35,56 @@ SPECS: dict[str, TargetSpec] = {
     "coucou_nohiredis": TargetSpec("config.asgi:application", "coucou", {"PYTHONPATH": str(NOHIREDIS)}),
     "relay_pubsub_uvloop": _relay("pubsub", uvloop=True),
 }
+
+
+# --- fan-out (bench/fanout.py): one broadcast channel, thousands of sockets on one web process
+
+
+@dataclass(frozen=True)
+class FanoutSpec:
+    app: str
+    publisher: str  # bench.fanout_load kind: coucou, core or pubsub
+    path: str
+    subscribe: str | None = None  # the frame a socket sends after its hello, if any
+    env: dict[str, str] = field(default_factory=dict)
+    uvloop: bool = False
+
+
+FANOUT_SUBSCRIBE = '{"type":"subscribe","channel":"bench:all"}'
+
+
+def _fanout_relay(layer: str) -> FanoutSpec:
+    env = {"DJANGO_SETTINGS_MODULE": "bench.relay_settings", "BENCH_RELAY_LAYER": layer}
+    return FanoutSpec("bench.fanout_relay:application", layer, "/ws/relay/", env=env)
+
+
+FANOUT_SPECS: dict[str, FanoutSpec] = {
+    # anonymous sockets on the public namespace bench (bench/fanout_realtime.py)
+    "coucou": FanoutSpec(
+        "config.asgi:application",
+        "coucou",
+        "/ws/events/",
+        FANOUT_SUBSCRIBE,
+        {"DJANGO_SETTINGS_MODULE": "bench.fanout_settings"},
+    ),
+    "relay_pubsub": _fanout_relay("pubsub"),
+    "relay_core": _fanout_relay("core"),
+    # variants, for before/after measurements (python -m bench.fanout A B)
+    "coucou_uvloop": FanoutSpec(
+        "config.asgi:application",
+        "coucou",
+        "/ws/events/",
+        FANOUT_SUBSCRIBE,
+        {"DJANGO_SETTINGS_MODULE": "bench.fanout_settings"},
+        uvloop=True,
+    ),
+}
+
+# The fan-out goals (issue 14): Coucou's zero-loss deliveries/s at least the pub/sub relay's,
+# nothing lost at twice its own saturation rate, and one broadcast to every socket of an
+# idle web process within 250 ms at p99 (publish -> the last socket's frame).
+FANOUT_GOALS = {
+    "zero_loss_vs_relay_pubsub": 1.0,  # Coucou's zero-loss deliveries/s / the pub/sub relay's
+    "lost_at_2x": 0,
+    "idle_last_socket_p99_ms": 250.0,
+}
