@@ -7,7 +7,10 @@ Phases, all on loopback, in one run:
 3. paced load against Coucou and the two seed-style relays, 1,000 sockets each, rate by rate,
    then 2x each one's zero-loss rate (bench/sweep.py);
 4. RSS of a fresh Coucou web process per idle socket at 1,000 and 10,000 sockets, and
-   pings answered on every one of them.
+   pings answered on every one of them;
+5. fan-out (bench/fanout.py), on a stack of its own and its own time budget: one broadcast
+   channel with 10,000 sockets (1,000 with ``--quick``) on one web process, Coucou and the
+   two relays in turn. ``--no-fanout`` skips it, ``--fanout-only`` runs only it.
 """
 
 from __future__ import annotations
@@ -264,7 +267,18 @@ def _provision(stack: Stack, n: int, work: Path) -> bytes:
 
 def main(argv: list[str]) -> int:
     cfg = QUICK if "--quick" in argv else FULL
-    results = run(cfg)
-    report.write(results, cfg.out)
-    log(f"wrote {(cfg.out / 'results.json').relative_to(ROOT)}, RESULTS.md and latency.png")
+    if "--fanout-only" not in argv:
+        results = run(cfg)
+        report.write(results, cfg.out)
+        log(f"wrote {(cfg.out / 'results.json').relative_to(ROOT)}, RESULTS.md and latency.png")
+    if "--no-fanout" not in argv:
+        from dataclasses import replace
+
+        from bench import fanout, fanout_report
+
+        fanout_cfg = fanout.FANOUT_QUICK if cfg is QUICK else fanout.FANOUT_FULL
+        command = f"python -m bench {' '.join(argv)}" if argv else cfg.command
+        fanout_results = fanout.run(replace(fanout_cfg, command=command), log=log)
+        fanout_report.write(fanout_results, cfg.out)
+        log(f"wrote {(cfg.out / 'fanout.json').relative_to(ROOT)} and the fan-out block of RESULTS.md")
     return 0
