@@ -56,6 +56,7 @@ class FanoutConfig:
     min_broadcasts: int  # per sweep step, however low the rate
     settle_s: float  # nothing new for this long: the step is over
     idle_broadcasts: int
+    idle_limit_s: float  # the idle phase stops after this long (with at least 10 broadcasts)
     overload_s: float
     overload_limit_s: float
     overload_quiet_s: float
@@ -73,6 +74,7 @@ FANOUT_FULL = FanoutConfig(
     min_broadcasts=3,
     settle_s=3,
     idle_broadcasts=30,
+    idle_limit_s=60,
     overload_s=8,
     overload_limit_s=60,
     overload_quiet_s=5,
@@ -88,6 +90,7 @@ FANOUT_QUICK = FanoutConfig(
     min_broadcasts=5,
     settle_s=1.5,
     idle_broadcasts=20,
+    idle_limit_s=20,
     overload_s=2,
     overload_limit_s=15,
     overload_quiet_s=2,
@@ -108,8 +111,14 @@ class Fanout:
         self.cfg = cfg
         self.clients = clients
         self.log = log
+        launcher = [sys.executable, "-m", *self.spec.launcher] if self.spec.launcher else None
         self.server: Server = stack.web(
-            f"fanout-web-{name}", self.spec.app, env=self.spec.env, uvloop=self.spec.uvloop, wait=False
+            f"fanout-web-{name}",
+            self.spec.app,
+            env=self.spec.env,
+            uvloop=self.spec.uvloop,
+            wait=False,
+            launcher=launcher,
         )
         self.publisher = stack.helper(f"fanout-pub-{name}", "-m", "bench.fanout_load", self.spec.publisher)
         self.sockets = 0
@@ -215,19 +224,24 @@ class Fanout:
             "client_cpu_us_per_delivery": round(1e6 * client / max(1, delivered), 2),
         }
 
-    def idle(self, count: int, *, warmup: int = 3) -> None:
+    def idle(self, count: int, limit_s: float, *, warmup: int = 3) -> None:
         """One broadcast at a time, each until every socket has it; then the next."""
         slowest: list[float] = []
         hist: Counter[int] = Counter()
-        lost = delivered = expected = incomplete = 0
+        lost = delivered = expected = incomplete = done = 0
         before = self._cpu()
+        end = time.monotonic() + limit_s
         for k in range(warmup + count):
             if k == warmup:
                 slowest, hist, before = [], Counter(), self._cpu()
                 lost = delivered = expected = incomplete = 0
+                end = time.monotonic() + limit_s
+            elif k > warmup + 10 and time.monotonic() > end:
+                break
             self._reset()
             seq = self.publisher.call("one")["seq"]
-            got = self._wait(seq, seq, limit_s=10, quiet_s=2)
+            got = self._wait(seq, seq, limit_s=30, quiet_s=5)
+            done += k >= warmup
             slowest += got["slowest_ms"]
             hist.update(got["hist"])
             delivered += got["delivered"]
@@ -236,7 +250,7 @@ class Fanout:
             incomplete += got["incomplete"]
             time.sleep(0.05)
         self.figures["idle"] = {
-            "broadcasts": count,
+            "broadcasts": done,
             "expected": expected,
             "delivered": delivered,
             "lost": lost,
@@ -249,7 +263,7 @@ class Fanout:
         self.limit_ms = P99_IDLE_FACTOR * (lat["p99"] or 0) + P99_SLACK_MS
         self.figures["p99_limit_ms"] = round(self.limit_ms, 1)
         self.log(
-            f"{self.name} idle, {count} broadcasts to {self.sockets} sockets: last socket p50 {lat['p50']} "
+            f"{self.name} idle, {done} broadcasts to {self.sockets} sockets: last socket p50 {lat['p50']} "
             f"p99 {lat['p99']} max {lat['max']} ms, lost {lost}, "
             f"web {self.figures['idle']['web_cpu_us_per_delivery']} µs/delivery"
         )
@@ -392,7 +406,7 @@ def run(cfg: FanoutConfig, targets: tuple[str, ...] | None = None, *, log: Log =
             target = Fanout(name, stack, clients, cfg, log)
             try:
                 target.connect()
-                target.idle(cfg.idle_broadcasts)
+                target.idle(cfg.idle_broadcasts, cfg.idle_limit_s)
                 # what the rest needs: this target's 2x phase, the later targets' share
                 reserve = cfg.overload_s + cfg.overload_limit_s / 3 + 10
                 share = (deadline - time.monotonic()) / left
@@ -433,6 +447,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clients", type=int)
     parser.add_argument("--idle", type=int, help="broadcasts in the idle phase")
     parser.add_argument("--rates", help="offered deliveries/s, comma-separated")
+    parser.add_argument("--budget", type=float, help="seconds for the whole run")
     parser.add_argument("--no-write", action="store_true", help="print only; RESULTS.md untouched")
     args = parser.parse_args(argv)
     if unknown := set(args.targets) - set(FANOUT_SPECS):
@@ -447,11 +462,14 @@ def main(argv: list[str]) -> int:
         changes["idle_broadcasts"] = args.idle
     if args.rates:
         changes["rates"] = tuple(int(r) for r in args.rates.split(","))
-    if changes or args.targets:
+    if args.budget:
+        changes["budget_s"] = args.budget
+    if argv:
         changes["command"] = "python -m bench.fanout " + " ".join(argv)
     cfg = FanoutConfig(**{**cfg.__dict__, **changes})
     results = run(cfg, tuple(args.targets) or None)
-    out = BENCH if cfg.name == "full" and not changes else BENCH / "out"
+    # bench/: a full run at its 10,000 sockets; anything smaller goes to bench/out/
+    out = BENCH if cfg.name == "full" and cfg.sockets == FANOUT_FULL.sockets else BENCH / "out"
     if args.no_write:
         out = BENCH / "out" / "fanout-scratch"
     fanout_report.write(results, out)

@@ -22,6 +22,10 @@ LABELS = {
     "relay_pubsub": "relay, pub/sub layer",
     "relay_core": "relay, core layer",
     "coucou_uvloop": "Coucou, uvloop",
+    "coucou_nosweep": "Coucou, no seq sweep",
+    "coucou_gcprobe": "Coucou, gc probe",
+    "coucou_gc50k": "Coucou, gc threshold 50,000",
+    "coucou_gcfreeze": "Coucou, gc.freeze() every 5 s",
 }
 
 

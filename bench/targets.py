@@ -48,6 +48,7 @@ class FanoutSpec:
     subscribe: str | None = None  # the frame a socket sends after its hello, if any
     env: dict[str, str] = field(default_factory=dict)
     uvloop: bool = False
+    launcher: tuple[str, ...] = ()  # python -m <these>, instead of daphne's own command
 
 
 FANOUT_SUBSCRIBE = '{"type":"subscribe","channel":"bench:all"}'
@@ -77,6 +78,40 @@ FANOUT_SPECS: dict[str, FanoutSpec] = {
         FANOUT_SUBSCRIBE,
         {"DJANGO_SETTINGS_MODULE": "bench.fanout_settings"},
         uvloop=True,
+    ),
+    # Coucou without its seq sweep (one pass an hour): what the sweep costs a broadcast
+    "coucou_nosweep": FanoutSpec(
+        "config.asgi:application",
+        "coucou",
+        "/ws/events/",
+        FANOUT_SUBSCRIBE,
+        {"DJANGO_SETTINGS_MODULE": "bench.fanout_settings", "REALTIME_SWEEP_INTERVAL_S": "3600"},
+    ),
+    # Coucou with a garbage-collector probe in its web process (bench/fanout_serve.py)
+    "coucou_gcprobe": FanoutSpec(
+        "config.asgi:application",
+        "coucou",
+        "/ws/events/",
+        FANOUT_SUBSCRIBE,
+        {"DJANGO_SETTINGS_MODULE": "bench.fanout_settings"},
+        launcher=("bench.fanout_serve",),
+    ),
+    # the same, with remedies tried: a first-generation threshold of 50,000; gc.freeze() every 5 s
+    "coucou_gc50k": FanoutSpec(
+        "config.asgi:application",
+        "coucou",
+        "/ws/events/",
+        FANOUT_SUBSCRIBE,
+        {"DJANGO_SETTINGS_MODULE": "bench.fanout_settings", "BENCH_GC_THRESHOLD0": "50000"},
+        launcher=("bench.fanout_serve",),
+    ),
+    "coucou_gcfreeze": FanoutSpec(
+        "config.asgi:application",
+        "coucou",
+        "/ws/events/",
+        FANOUT_SUBSCRIBE,
+        {"DJANGO_SETTINGS_MODULE": "bench.fanout_settings", "BENCH_GC_FREEZE_S": "5"},
+        launcher=("bench.fanout_serve",),
     ),
 }
 
