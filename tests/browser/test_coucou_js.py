@@ -1,13 +1,16 @@
-"""coucou.js against a scripted server: Playwright plays the socket and the REST API.
+"""coucou.js in real Chromium, against a scripted server and against a live stack.
 
-No Coucou process runs here: each test sends the frames a server could send (duplicates,
-holes, resyncs, close codes) and checks what the client does with them.
+Most tests run no Coucou process: Playwright plays the socket and the REST API, sends the
+frames a server could send (duplicates, holes, resyncs, close codes) and checks what the
+client does with them. The channel tests at the end run against real daphne and Redis, with
+the test namespaces of tests/browser/channels_app.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,23 @@ from playwright.sync_api import expect
 from tests.browser.conftest import wait_for
 
 ORIGIN = "http://coucou.test"
-COUCOU_JS = Path(__file__).resolve().parents[2] / "realtime" / "static" / "realtime" / "coucou.js"
+STATIC = Path(__file__).resolve().parents[2] / "realtime" / "static"
+# Each channel the page follows logs what its subscription's listeners heard.
+FOLLOW = """
+window.subs = {};
+window.follow = (channel, options) => {
+  const sub = window.c.subscribe(channel, options);
+  const log = [];
+  const kinds = ["*", "subscribed", "resync", "error", "unsubscribed", "presence.join", "presence.leave"];
+  for (const on of kinds) {
+    sub.on(on, (f) => log.push({on, type: f.type, seq: f.seq ?? null, epoch: f.epoch ?? null,
+      data: f.data ?? null, reason: f.reason ?? null, code: f.code ?? null}));
+  }
+  window.subs[channel] = {sub, log};
+  return sub.state;
+};
+window.heard = (channel, on = "*") => window.subs[channel].log.filter((e) => e.on === on);
+"""
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>t</title></head><body>
 <coucou-progress id="bar" label="Progress of the test job"></coucou-progress>
 <script type="module">
@@ -37,7 +56,8 @@ window.watch = (id) => {
                 (e) => { window.settled = ["rejected", e.name, e.status, e.message]; });
   document.getElementById("bar").setAttribute("job", id);
 };
-</script></body></html>"""
+/* FOLLOW */
+</script></body></html>""".replace("/* FOLLOW */", FOLLOW)
 
 
 class Server:
@@ -59,8 +79,10 @@ class Server:
         path = route.request.url.removeprefix(ORIGIN)
         if path == "/":
             route.fulfill(body=PAGE, content_type="text/html")
-        elif path == "/static/realtime/coucou.js":
-            route.fulfill(body=COUCOU_JS.read_text(), content_type="text/javascript")
+        elif path.startswith("/static/realtime/") and path.endswith(".js"):
+            file = (STATIC / path.removeprefix("/static/")).resolve()
+            assert file.is_relative_to(STATIC), path
+            route.fulfill(body=file.read_text(), content_type="text/javascript")
         elif path.startswith("/api/jobs/"):
             self.rest_calls.append(path)
             if self.refuse_rest:
@@ -256,14 +278,21 @@ def test_4401_stops_reconnecting(server: Server) -> None:
 
 
 def test_a_dropped_socket_is_retried_with_growing_delays(server: Server) -> None:
-    server.open()
-    for count in range(2, 5):
+    # Attempt k waits between 50 * 2**k and 100 * 2**k ms: the fourth at least 400 ms.
+    server.open("{minDelayMs: 100, maxDelayMs: 100000}")
+
+    def drop_and_time(count: int) -> float:
+        start = time.monotonic()
         server.sockets[-1].close(code=1011)
         server.wait_sockets(count)
+        return time.monotonic() - start
+
+    gaps = [drop_and_time(count) for count in range(2, 6)]
     assert server.js("window.states") == ["reconnecting"]
-    assert server.js("window.c.attempt") == 3
+    assert gaps[3] >= 0.4 and gaps[3] > gaps[0], gaps
     server.send({"type": "hello", "seq": 0})
-    wait_for(server.page, lambda: server.js("window.c.attempt") == 0, what="the backoff reset by hello")
+    wait_for(server.page, lambda: server.js("window.states") == ["reconnecting", "open"], what="open")
+    assert drop_and_time(6) < 0.4, "the backoff is reset by hello"
 
 
 def test_pings_are_sent_while_open(server: Server) -> None:
@@ -290,3 +319,162 @@ def test_close_stops_for_good(server: Server) -> None:
     server.page.wait_for_timeout(300)
     assert server.js("window.states") == ["open", "closed"]
     assert len(server.sockets) == 1
+
+
+# --- channels, against the scripted server ---------------------------------------------------
+def on_channel(seq: int, channel: str = "pinboard:one", epoch: str = "aaa", **data: Any) -> dict[str, Any]:
+    return {"seq": seq, "epoch": epoch, "channel": channel, "type": "note", "job": None,
+            "ts": "2026-11-21T10:00:00.000Z", "data": data}  # fmt: skip
+
+
+def subscribed(seq: int, channel: str = "pinboard:one", epoch: str = "aaa") -> dict[str, Any]:
+    return {"type": "subscribed", "channel": channel, "seq": seq, "epoch": epoch}
+
+
+def subscribes(server: Server, channel: str = "pinboard:one") -> list[dict[str, Any]]:
+    return [f for f in server.received if f.get("type") == "subscribe" and f.get("channel") == channel]
+
+
+def resubscribe(after: int, epoch: str, channel: str = "pinboard:one") -> dict[str, Any]:
+    return {"type": "subscribe", "channel": channel, "after": after, "epoch": epoch}
+
+
+def heard_seqs(server: Server, channel: str = "pinboard:one") -> list[int]:
+    return [e["seq"] for e in server.js(f"window.heard({channel!r})")]
+
+
+def test_a_subscription_waits_for_hello_and_subscribes_again_after_every_reconnect(server: Server) -> None:
+    server.open()
+    assert server.js("window.follow('pinboard:one', {after: 0})") == "subscribing"
+    server.page.wait_for_timeout(100)
+    assert subscribes(server) == [], "nothing is sent before hello"
+    server.send({"type": "hello", "seq": 0, "epoch": "u1"})
+    wait_for(server.page, lambda: subscribes(server), what="the subscribe")
+    assert subscribes(server) == [{"type": "subscribe", "channel": "pinboard:one", "after": 0}]
+    server.send(subscribed(2), on_channel(1), on_channel(2), on_channel(2), on_channel(1), event(1))
+    wait_for(server.page, lambda: heard_seqs(server) == [1, 2], what="the channel's replay")
+    assert server.js("window.seen") == [1], "the user's stream is apart"
+    assert server.js("window.subs['pinboard:one'].sub.state") == "subscribed"
+    assert server.js("window.heard('pinboard:one', 'subscribed').length") == 1
+
+    server.sockets[0].close(code=1011)
+    server.wait_sockets(2)
+    assert server.js("window.subs['pinboard:one'].sub.state") == "subscribing"
+    server.send({"type": "hello", "seq": 1, "epoch": "u1"})
+    wait_for(server.page, lambda: len(subscribes(server)) == 2, what="the subscribe again")
+    assert subscribes(server)[1] == resubscribe(2, "aaa")
+    server.send(subscribed(3), on_channel(2), on_channel(3))
+    wait_for(server.page, lambda: heard_seqs(server) == [1, 2, 3], what="event 3, once")
+
+
+def test_a_subscription_from_now_on_resumes_from_the_seq_it_was_told(server: Server) -> None:
+    server.open()
+    server.send({"type": "hello", "seq": 0})
+    server.js("window.follow('pinboard:one')")
+    wait_for(server.page, lambda: subscribes(server), what="the subscribe")
+    assert subscribes(server) == [{"type": "subscribe", "channel": "pinboard:one"}]
+    server.send(subscribed(40), on_channel(41))
+    wait_for(server.page, lambda: heard_seqs(server) == [41], what="event 41")
+    server.sockets[0].close(code=1011)
+    server.wait_sockets(2)
+    server.send({"type": "hello", "seq": 0})
+    wait_for(server.page, lambda: len(subscribes(server)) == 2, what="the subscribe again")
+    assert subscribes(server)[1]["after"] == 41
+
+
+def test_a_hole_in_a_channel_subscribes_again_from_its_last_seq(server: Server) -> None:
+    server.open()
+    server.send({"type": "hello", "seq": 0})
+    server.js("window.follow('pinboard:one', {after: 0})")
+    wait_for(server.page, lambda: subscribes(server), what="the subscribe")
+    server.send(subscribed(1), on_channel(1), on_channel(3), on_channel(4))
+    wait_for(server.page, lambda: len(subscribes(server)) == 2, what="a subscribe from seq 1")
+    assert subscribes(server)[1] == resubscribe(1, "aaa")
+    server.page.wait_for_timeout(100)
+    assert len(subscribes(server)) == 2, "one subscribe per hole"
+    server.send(subscribed(4), on_channel(2), on_channel(3), on_channel(4))
+    wait_for(server.page, lambda: heard_seqs(server) == [1, 2, 3, 4], what="the hole filled")
+    assert {"type": "resume", "after": 0} not in server.received, "the user's stream has no hole"
+
+
+def test_a_channel_resync_is_heard_and_its_new_epoch_followed(server: Server) -> None:
+    server.open()
+    server.send({"type": "hello", "seq": 0})
+    server.js("window.follow('pinboard:one', {after: 5, epoch: 'aaa'})")
+    wait_for(server.page, lambda: subscribes(server), what="the subscribe")
+    assert subscribes(server)[0] == resubscribe(5, "aaa")
+    server.send(
+        subscribed(2, epoch="bbb"),
+        {"type": "resync", "channel": "pinboard:one", "seq": 2, "epoch": "bbb", "after": 5},
+        on_channel(1, epoch="bbb"),
+        on_channel(2, epoch="bbb"),
+    )
+    wait_for(server.page, lambda: heard_seqs(server) == [1, 2], what="the new epoch's events")
+    resyncs = server.js("window.heard('pinboard:one', 'resync')")
+    assert [(e["seq"], e["epoch"]) for e in resyncs] == [(2, "bbb")]
+    assert server.js("window.seen") == [] and server.rest_calls == [], "the user's stream did not resync"
+    server.sockets[0].close(code=1011)
+    server.wait_sockets(2)
+    server.send({"type": "hello", "seq": 0})
+    wait_for(server.page, lambda: len(subscribes(server)) == 2, what="the subscribe again")
+    assert subscribes(server)[1] == resubscribe(2, "bbb")
+
+
+def test_a_kick_or_a_refusal_ends_a_subscription_and_unavailable_is_retried(server: Server) -> None:
+    server.open()
+    server.send({"type": "hello", "seq": 0})
+    for channel in ("pinboard:kicked", "pinboard:refused", "pinboard:busy"):
+        server.js(f"window.follow({channel!r}, {{after: 0}})")
+    wait_for(server.page, lambda: len(server.received) == 3, what="three subscribes")
+    server.send(
+        subscribed(0, "pinboard:kicked"),
+        {"type": "unsubscribed", "channel": "pinboard:kicked", "reason": "kicked"},
+        {"type": "error", "code": "forbidden", "channel": "pinboard:refused", "detail": "no"},
+        {"type": "error", "code": "unavailable", "channel": "pinboard:busy", "detail": "try again"},
+    )
+    wait_for(server.page, lambda: len(subscribes(server, "pinboard:busy")) == 2, what="a retry")
+    kicked = server.js("window.heard('pinboard:kicked', 'unsubscribed')")
+    assert [(e["type"], e["reason"]) for e in kicked] == [("unsubscribed", "kicked")]
+    refused = server.js("window.subs['pinboard:refused'].log")
+    assert [(e["on"], e["code"], e["reason"]) for e in refused] == [
+        ("error", "forbidden", None),
+        ("unsubscribed", None, "forbidden"),
+    ]
+    states = "['kicked', 'refused', 'busy'].map((n) => window.subs[`pinboard:${n}`].sub.state)"
+    assert server.js(states) == ["closed", "closed", "subscribing"]
+    server.sockets[0].close(code=1011)
+    server.wait_sockets(2)
+    server.send({"type": "hello", "seq": 0})
+    wait_for(server.page, lambda: len(subscribes(server, "pinboard:busy")) == 3, what="busy subscribed again")
+    server.page.wait_for_timeout(100)
+    assert len(subscribes(server, "pinboard:kicked")) == len(subscribes(server, "pinboard:refused")) == 1
+
+
+def test_close_unsubscribes_and_its_answer_is_not_for_the_next_subscription(server: Server) -> None:
+    server.open()
+    server.send({"type": "hello", "seq": 0})
+    server.js("window.follow('pinboard:one', {after: 0})")
+    server.send(subscribed(0))
+    state = "window.subs['pinboard:one'].sub.state"
+    wait_for(server.page, lambda: server.js(state) == "subscribed", what="subscribed")
+    server.js("window.subs['pinboard:one'].sub.close(); window.follow('pinboard:one', {after: 0})")
+    wait_for(server.page, lambda: len(server.received) == 3, what="unsubscribe and subscribe")
+    assert [f["type"] for f in server.received] == ["subscribe", "unsubscribe", "subscribe"]
+    server.send({"type": "unsubscribed", "channel": "pinboard:one"}, subscribed(1), on_channel(1))
+    wait_for(server.page, lambda: heard_seqs(server) == [1], what="the new subscription's event")
+    assert server.js("window.subs['pinboard:one'].sub.state") == "subscribed"
+    assert server.js("window.heard('pinboard:one', 'unsubscribed')") == []
+
+
+def test_an_anonymous_socket_has_no_jobs_and_reads_channels(server: Server) -> None:
+    server.open()
+    server.send({"type": "hello", "seq": None, "epoch": None})
+    wait_for(server.page, lambda: server.js("window.c.anonymous") is True, what="anonymous")
+    server.js("window.watch('J')")
+    wait_for(server.page, lambda: server.js("window.settled"), what="done to settle")
+    assert server.js("window.settled")[:3] == ["rejected", "JobError", "unauthenticated"]
+    server.js("window.follow('noticeboard:news', {after: 0})")
+    server.send(subscribed(1, "noticeboard:news"), on_channel(1, "noticeboard:news"))
+    wait_for(server.page, lambda: heard_seqs(server, "noticeboard:news") == [1], what="a public event")
+    server.sockets[0].close(code=1011)
+    assert server.wait_sockets(2).url == "ws://coucou.test/ws/events/", "no user stream to resume"
