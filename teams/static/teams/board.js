@@ -106,15 +106,11 @@ function setPresent(users) {
 }
 
 async function loadPresence(handle) {
-  let users = typeof handle.presence === "function" ? await handle.presence() : null;
-  if (!Array.isArray(users)) users = users?.users;
-  if (!Array.isArray(users)) {
-    const response = await fetch(`/api/realtime/presence/${encodeURIComponent(channel)}`, {
-      credentials: "same-origin",
-    });
-    users = response.ok ? (await response.json()).users : [];
+  try {
+    setPresent(await handle.presence());
+  } catch (error) {
+    console.warn("presence unavailable", error); // the join and leave frames still come
   }
-  setPresent(users);
 }
 
 // --- the socket ---------------------------------------------------------------------------
@@ -122,7 +118,13 @@ load(JSON.parse(document.getElementById("board-jobs").textContent));
 
 const connection = connect();
 const indicator = document.getElementById("connection");
-const STATE_TEXT = {connecting: "Connecting…", open: "Live", reconnecting: "Reconnecting…", closed: "Disconnected"};
+const STATE_TEXT = {
+  connecting: "Connecting…",
+  open: "Live",
+  reconnecting: "Reconnecting…",
+  closed: "Disconnected",
+  unauthenticated: "Signed out: reload the page to sign in",
+};
 connection.on("state", (state) => {
   indicator.dataset.state = state;
   indicator.querySelector(".connection-text").textContent = STATE_TEXT[state] ?? state;
@@ -139,8 +141,13 @@ handle.on("presence.leave", (event) => {
   present.delete(event.data.user.id);
   showPresence();
 });
-handle.on("subscribed", () => loadPresence(handle));
-loadPresence(handle).catch(() => {});
+handle.on("subscribed", () => loadPresence(handle)); // after every (re)subscribe: presence is a state
+handle.on("unsubscribed", (frame) => {
+  // Kicked (taken off the team) or refused: this page shows nothing live any more.
+  indicator.dataset.state = "closed";
+  indicator.querySelector(".connection-text").textContent =
+    frame.reason === "kicked" ? "No longer a member of this team" : "Not allowed to follow this team";
+});
 
 // For the browser tests: the board's state as the page sees it.
 window.teamBoard = {connection, handle, jobs, present};
