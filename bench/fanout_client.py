@@ -165,15 +165,19 @@ class Client:
             "other_frames": dict(fleet.other),
         }
 
-    async def drain(self, target: str, quiet_s: float, limit_s: float) -> dict[str, Any]:
-        """Until no frame came for ``quiet_s`` (a backlog the web process is still sending)."""
+    async def drain(
+        self, target: str, quiet_s: float, limit_s: float, first: int = 0, last: int = -1
+    ) -> dict[str, Any]:
+        """Until no frame came for ``quiet_s`` (a backlog the web process is still sending);
+        then how many deliveries of seqs ``first``..``last`` arrived in all, late ones too."""
         fleet = self.fleets[target]
         started = time.monotonic()
         while time.monotonic() - started < limit_s:
             if (time.monotonic_ns() - fleet.last_event_ns) / 1e9 > quiet_s:
                 break
             await asyncio.sleep(0.05)
-        return {"waited_s": round(time.monotonic() - started, 2)}
+        delivered = sum(fleet.count.get(seq, 0) for seq in range(first, last + 1))
+        return {"waited_s": round(time.monotonic() - started, 2), "delivered": delivered}
 
     async def close(self, target: str) -> dict[str, Any]:
         fleet = self.fleets.pop(target, None)

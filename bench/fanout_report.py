@@ -80,7 +80,11 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "Every step (offered deliveries/s and broadcasts/s → deliveries lost, latency of the LAST "
         "socket per broadcast and of every delivery in ms, CPU of the web process and of the "
-        "client processes, % of one core):",
+        "client processes, % of one core). Lost: not arrived when the step's wait ended; of "
+        "those, late ones arrived while the next step waited for silence, the others never did. "
+        "A step passes with nothing lost, the last socket's p99 within twice the idle p99 + 100 "
+        f"ms, and the web process below {r.get('pass_rule', {}).get('web_cpu_max_pct', 95):.0f} % "
+        "of a core:",
         "",
         *_step_table(r, names),
         "",
@@ -153,6 +157,12 @@ def _lost(x: dict[str, Any]) -> str:
     return f"{o['lost']:,} of {o['expected']:,} (at {o['offered_dps']:,}/s)"
 
 
+def _late(step: dict[str, Any]) -> str:
+    if "late" not in step:
+        return ""
+    return f" ({step['late']:,} late, {step['never']:,} never)"
+
+
 def _step_table(r: dict[str, Any], names: list[str]) -> list[str]:
     rows = [
         "| target | deliveries/s (broadcasts/s) | lost | last socket p50 / p99 / max | delivery p50 / p99 "
@@ -166,7 +176,7 @@ def _step_table(r: dict[str, Any], names: list[str]) -> list[str]:
             last = step["last_socket_ms"]
             rows.append(
                 f"| {LABELS[name]}{tag} | {step['offered_dps']:,} ({step['broadcasts_per_s']}) "
-                f"| {step['lost']:,}/{step['expected']:,} "
+                f"| {step['lost']:,}/{step['expected']:,}{_late(step)} "
                 f"| {_fmt(last['p50'])} / {_fmt(last['p99'])} / {_fmt(last['max'])} "
                 f"| {_pair(step['delivery_ms'])} | {step['web_cpu_pct']} | {step['web_cpu_us_per_delivery']} "
                 f"| {step['client_cpu_pct']} | {step['client_cpu_us_per_delivery']} "
