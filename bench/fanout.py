@@ -47,6 +47,7 @@ BENCH = ROOT / "bench"
 P99_IDLE_FACTOR = 2.0
 P99_SLACK_MS = 100.0
 WEB_CPU_MAX_PCT = 95.0
+WEB_BUSY_FRACTION = 0.5  # of a core: above it the web process still has work (see Fanout._wait)
 Log = Callable[[str], None]
 
 
@@ -182,12 +183,28 @@ class Fanout:
         self.publisher.stop()
 
     # --- measuring --------------------------------------------------------------------------
-    def _wait(self, first: int, last: int, *, limit_s: float, quiet_s: float) -> dict[str, Any]:
+    def _busy(self, seconds: float = 0.5) -> bool:
+        """Whether the web process is still working (a backlog, or a long garbage collection)."""
+        before, started = self.server.cpu_s(), time.monotonic()
+        time.sleep(seconds)
+        return (self.server.cpu_s() - before) / (time.monotonic() - started) > WEB_BUSY_FRACTION
+
+    def _ask_wait(self, first: int, last: int, limit_s: float, quiet_s: float) -> list[dict[str, Any]]:
         for client in self.clients:
             client.send("wait", target=self.name, first=first, last=last, limit_s=limit_s, quiet_s=quiet_s)
-        answers = [c.receive(timeout=limit_s + 60) for c in self.clients]
+        return [c.receive(timeout=limit_s + 60) for c in self.clients]
+
+    def _wait(self, first: int, last: int, *, limit_s: float, quiet_s: float) -> dict[str, Any]:
+        # Silence alone does not end the wait while the web process is busy: with 10,000
+        # sockets one full garbage collection can hold every frame for seconds.
+        deadline = time.monotonic() + limit_s
+        while True:
+            answers = self._ask_wait(first, last, max(0.0, deadline - time.monotonic()), quiet_s)
+            complete = sum(a["delivered"] for a in answers) >= sum(a["expected"] for a in answers)
+            if complete or time.monotonic() >= deadline or not self._busy():
+                break
         slowest: dict[str, int | None] = {}
-        complete: dict[str, bool] = {}
+        done: dict[str, bool] = {}
         hist: Counter[int] = Counter()
         other: Counter[str] = Counter()
         for answer in answers:
@@ -195,14 +212,14 @@ class Fanout:
                 mine = slowest.get(seq)
                 slowest[seq] = ns if mine is None else (mine if ns is None else max(mine, ns))
             for seq, ok in answer["complete"].items():
-                complete[seq] = complete.get(seq, True) and ok
+                done[seq] = done.get(seq, True) and ok
             hist.update({int(ms): n for ms, n in answer["hist_ms"].items()})
             other.update(answer["other_frames"])
         return {
             "expected": sum(a["expected"] for a in answers),
             "delivered": sum(a["delivered"] for a in answers),
             "slowest_ms": [ns / 1e6 for ns in slowest.values() if ns is not None],
-            "incomplete": sum(not ok for ok in complete.values()),
+            "incomplete": sum(not ok for ok in done.values()),
             "hist": hist,
             "duplicates": sum(a["duplicates"] for a in answers),
             "open": sum(a["open"] for a in answers),
@@ -335,12 +352,20 @@ class Fanout:
         return step
 
     def _drain(self, first: int = 0, last: int = -1, quiet_s: float = 3.0, limit_s: float = 120.0) -> int:
-        for client in self.clients:
-            client.send("drain", target=self.name, quiet_s=quiet_s, limit_s=limit_s, first=first, last=last)
-        answers = [c.receive(timeout=limit_s + 30) for c in self.clients]
-        waited = max(a["waited_s"] for a in answers)
+        """Until no frame came for ``quiet_s`` and the web process is idle; the deliveries of
+        seqs ``first``..``last`` that arrived in all."""
+        started = time.monotonic()
+        while True:
+            span = {"first": first, "last": last}
+            for client in self.clients:
+                client.send("drain", target=self.name, quiet_s=quiet_s, limit_s=limit_s, **span)
+            answers = [c.receive(timeout=limit_s + 30) for c in self.clients]
+            if time.monotonic() - started > limit_s or not self._busy():
+                break
+        waited = time.monotonic() - started
         delivered = sum(a["delivered"] for a in answers)
-        self.log(f"{self.name}: drained for {waited:.1f} s ({delivered:,} of the step's deliveries in all)")
+        got = f" ({delivered:,} of the step's deliveries in all)" if first <= last else ""
+        self.log(f"{self.name}: drained for {waited:.1f} s{got}")
         return delivered
 
     def overload(self) -> None:
