@@ -27,9 +27,9 @@ def open_room(page_as: Any, username: str, slug: str) -> Any:
 
 
 def send(page: Any, text: str) -> None:
-    page.get_by_label("Message").fill(text)
+    page.get_by_role("textbox", name="Message").fill(text)
     page.get_by_role("button", name="Send").click()
-    expect(page.get_by_label("Message")).to_have_value("")
+    expect(page.get_by_role("textbox", name="Message")).to_have_value("")
 
 
 def bodies(page: Any) -> Any:
@@ -72,8 +72,8 @@ def test_two_users_chat_live_and_see_each_other(page_as: Any, stack: Stack) -> N
 def test_an_invalid_message_shows_the_apis_reason_and_sends_nothing(page_as: Any, stack: Stack) -> None:
     slug = new_room(stack, "alice")
     page = open_room(page_as, "alice", slug)
-    page.get_by_label("Message").evaluate("input => input.removeAttribute('maxlength')")
-    page.get_by_label("Message").fill("x" * 2001)
+    page.get_by_role("textbox", name="Message").evaluate("input => input.removeAttribute('maxlength')")
+    page.get_by_role("textbox", name="Message").fill("x" * 2001)
     page.get_by_role("button", name="Send").click()
     expect(page.get_by_role("alert")).to_contain_text("at most 2000 characters")
     expect(bodies(page)).to_have_count(0)
