@@ -19,6 +19,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import wait_for
+from tests.live.harness import Stack
 
 ORIGIN = "http://coucou.test"
 STATIC = Path(__file__).resolve().parents[2] / "realtime" / "static"
@@ -335,6 +336,10 @@ def subscribes(server: Server, channel: str = "pinboard:one") -> list[dict[str, 
     return [f for f in server.received if f.get("type") == "subscribe" and f.get("channel") == channel]
 
 
+def channel_frames(server: Server) -> list[dict[str, Any]]:
+    return [f for f in server.received if "channel" in f]  # not pings
+
+
 def resubscribe(after: int, epoch: str, channel: str = "pinboard:one") -> dict[str, Any]:
     return {"type": "subscribe", "channel": channel, "after": after, "epoch": epoch}
 
@@ -421,11 +426,11 @@ def test_a_channel_resync_is_heard_and_its_new_epoch_followed(server: Server) ->
 
 
 def test_a_kick_or_a_refusal_ends_a_subscription_and_unavailable_is_retried(server: Server) -> None:
-    server.open()
+    server.open("{pingIntervalMs: 60000}")  # the retry waits 0.5 to 1 s: no pong is not a drop here
     server.send({"type": "hello", "seq": 0})
     for channel in ("pinboard:kicked", "pinboard:refused", "pinboard:busy"):
         server.js(f"window.follow({channel!r}, {{after: 0}})")
-    wait_for(server.page, lambda: len(server.received) == 3, what="three subscribes")
+    wait_for(server.page, lambda: len(channel_frames(server)) == 3, what="three subscribes")
     server.send(
         subscribed(0, "pinboard:kicked"),
         {"type": "unsubscribed", "channel": "pinboard:kicked", "reason": "kicked"},
@@ -458,8 +463,8 @@ def test_close_unsubscribes_and_its_answer_is_not_for_the_next_subscription(serv
     state = "window.subs['pinboard:one'].sub.state"
     wait_for(server.page, lambda: server.js(state) == "subscribed", what="subscribed")
     server.js("window.subs['pinboard:one'].sub.close(); window.follow('pinboard:one', {after: 0})")
-    wait_for(server.page, lambda: len(server.received) == 3, what="unsubscribe and subscribe")
-    assert [f["type"] for f in server.received] == ["subscribe", "unsubscribe", "subscribe"]
+    wait_for(server.page, lambda: len(channel_frames(server)) == 3, what="unsubscribe and subscribe")
+    assert [f["type"] for f in channel_frames(server)] == ["subscribe", "unsubscribe", "subscribe"]
     server.send({"type": "unsubscribed", "channel": "pinboard:one"}, subscribed(1), on_channel(1))
     wait_for(server.page, lambda: heard_seqs(server) == [1], what="the new subscription's event")
     assert server.js("window.subs['pinboard:one'].sub.state") == "subscribed"
@@ -478,3 +483,256 @@ def test_an_anonymous_socket_has_no_jobs_and_reads_channels(server: Server) -> N
     wait_for(server.page, lambda: heard_seqs(server, "noticeboard:news") == [1], what="a public event")
     server.sockets[0].close(code=1011)
     assert server.wait_sockets(2).url == "ws://coucou.test/ws/events/", "no user stream to resume"
+
+
+# --- channels, against a live stack -----------------------------------------------------------
+# Run in a page the live daphne served: Chromium lets only a page from a local address open a
+# socket to one (Local Network Access), so the script is added to Django's own 404 page.
+LIVE_SCRIPT = (
+    """
+import {connect} from "/static/realtime/coucou.js";
+const auth = window.TOKEN ? {Authorization: `Bearer ${window.TOKEN}`} : null;
+const options = {minDelayMs: 50, maxDelayMs: 300};
+if (auth) {
+  // A ticket per connection, from the API with the user's bearer token; REST with it too.
+  options.ticket = async () => {
+    const response = await fetch("/api/realtime/ticket", {method: "POST", headers: auth});
+    return (await response.json()).ticket;
+  };
+  options.fetch = (path) => fetch(path, {headers: {Accept: "application/json", ...auth}});
+}
+window.c = connect(options);
+window.states = [];
+window.c.on("state", (s) => window.states.push(s));
+"""
+    + FOLLOW
+)
+
+
+class Relay:
+    """The page's sockets, relayed to the live daphne through Playwright.
+
+    A test can drop them and refuse new ones until it restores the link (a network drop), and
+    reads the frames the page sent.
+    """
+
+    def __init__(self, page: Any) -> None:
+        self.up = True
+        self.sent: list[dict[str, Any]] = []
+        self.links: list[tuple[Any, Any]] = []
+        page.route_web_socket(re.compile(r"/ws/events/"), self._route)
+
+    def _route(self, ws: Any) -> None:
+        if not self.up:
+            ws.close(code=1011)
+            return
+        server = ws.connect_to_server()
+
+        def forward(message: str | bytes) -> None:
+            self.sent.append(json.loads(message))
+            server.send(message)
+
+        ws.on_message(forward)
+        self.links.append((ws, server))
+
+    def drop(self) -> None:
+        self.up = False
+        for ws, server in self.links:
+            server.close()
+            ws.close(code=1011)
+        self.links.clear()
+        self.sent.append({"type": "(dropped)"})
+
+    def restore(self) -> None:
+        self.up = True
+
+    def subscribes_since_drop(self, channel: str) -> list[dict[str, Any]]:
+        last_drop = max(i for i, f in enumerate(self.sent) if f["type"] == "(dropped)")
+        return [f for f in self.sent[last_drop:] if f["type"] == "subscribe" and f["channel"] == channel]
+
+
+@pytest.fixture(scope="module")
+def live(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    stack = Stack(
+        Path(tmp_path_factory.mktemp("coucou-js-channels")),
+        DJANGO_SETTINGS_MODULE="tests.browser.channels_settings",
+        REALTIME_SWEEP_INTERVAL_S="0.5",
+    )
+    try:
+        stack.start_web()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def tokens(live: Stack) -> dict[str, str]:
+    return {name: live.token(name) for name in ("kim", "lee")}
+
+
+class LivePage:
+    def __init__(self, page: Any, relay: Relay) -> None:
+        self.page, self.relay = page, relay
+
+    def js(self, expression: str) -> Any:
+        return self.page.evaluate(expression)
+
+    def follow(self, channel: str, options: str = "{}") -> None:
+        self.js(f"window.follow({channel!r}, {options})")
+        state = f"window.subs[{channel!r}].sub.state"
+        wait_for(self.page, lambda: self.js(state) != "subscribing", what=f"{channel} subscribed")
+
+    def heard(self, channel: str, on: str = "*") -> list[dict[str, Any]]:
+        return self.js(f"window.heard({channel!r}, {on!r})")
+
+    def wait_open(self) -> None:
+        wait_for(self.page, lambda: self.js("window.states?.at(-1)") == "open", what="the socket open")
+
+
+@pytest.fixture
+def live_page(browser: Any, live: Stack) -> Iterator[Any]:
+    contexts: list[Any] = []
+
+    def open_page(token: str | None = None) -> LivePage:
+        context = browser.new_context(base_url=live.base_url)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.js_errors = errors
+        page.add_init_script(f"window.TOKEN = {json.dumps(token)}")
+        relay = Relay(page)
+        assert page.goto("/coucou-test/").status == 404
+        page.add_script_tag(content=LIVE_SCRIPT, type="module")
+        opened = LivePage(page, relay)
+        opened.wait_open()
+        return opened
+
+    yield open_page
+    for context in contexts:
+        assert all(page.js_errors == [] for page in context.pages)
+        context.close()
+
+
+def publish(stack: Stack, channel: str, numbers: range) -> None:
+    """Events ``note`` {n} on ``channel`` from another process, as app code would send them."""
+    code = "from realtime import publish_to\n"
+    code += f"for n in {numbers!r}: publish_to({channel!r}, 'note', {{'n': n}})\n"
+    stack.manage("shell", "-v", "0", "-c", code)
+
+
+def notes(page: LivePage, channel: str) -> list[tuple[int, int]]:
+    return [(e["seq"], e["data"]["n"]) for e in page.heard(channel)]
+
+
+def test_live_a_subscription_hears_the_channel_and_who_is_there(
+    live: Stack, tokens: dict[str, str], live_page: Any
+) -> None:
+    kim = live_page(tokens["kim"])
+    assert kim.js("window.c.anonymous") is False
+    kim.follow("pinboard:live")
+    assert [e["type"] for e in kim.heard("pinboard:live", "subscribed")] == ["subscribed"]
+    publish(live, "pinboard:live", range(1, 4))
+    wait_for(kim.page, lambda: notes(kim, "pinboard:live") == [(1, 1), (2, 2), (3, 3)], what="3 events")
+    assert kim.js("window.subs['pinboard:live'].sub.presence()") == [
+        {"id": live.user_id("kim"), "username": "kim"}
+    ]
+    lee = live_page(tokens["lee"])
+    lee.follow("pinboard:live")
+    joined = lambda: [e["data"]["user"]["username"] for e in kim.heard("pinboard:live", "presence.join")]  # noqa: E731
+    wait_for(kim.page, lambda: "lee" in joined(), what="lee's join")
+    assert notes(lee, "pinboard:live") == [], "from now on: no replay"
+
+
+def test_live_an_anonymous_reader_resumes_a_public_channel_after_the_socket_drops(
+    live: Stack, live_page: Any
+) -> None:
+    reader = live_page()
+    assert reader.js("window.c.anonymous") is True
+    reader.follow("noticeboard:resume", "{after: 0}")
+    publish(live, "noticeboard:resume", range(1, 3))
+    wait_for(reader.page, lambda: len(notes(reader, "noticeboard:resume")) == 2, what="2 events")
+    epoch = reader.js("window.subs['noticeboard:resume'].sub.epoch")
+
+    reader.relay.drop()
+    wait_for(reader.page, lambda: reader.js("window.states.at(-1)") == "reconnecting", what="the drop")
+    publish(live, "noticeboard:resume", range(3, 8))  # while it is away
+    reader.page.wait_for_timeout(300)
+    assert len(notes(reader, "noticeboard:resume")) == 2
+    reader.relay.restore()
+    reader.wait_open()
+    publish(live, "noticeboard:resume", range(8, 9))
+    every = [(n, n) for n in range(1, 9)]
+    wait_for(reader.page, lambda: notes(reader, "noticeboard:resume") == every, what="every event once")
+    assert reader.relay.subscribes_since_drop("noticeboard:resume") == [
+        {"type": "subscribe", "channel": "noticeboard:resume", "after": 2, "epoch": epoch}
+    ]
+    reader.page.wait_for_timeout(300)
+    assert notes(reader, "noticeboard:resume") == every
+    assert reader.heard("noticeboard:resume", "resync") == []
+
+
+def test_live_an_anonymous_reader_is_refused_a_private_channel(live_page: Any) -> None:
+    reader = live_page()
+    reader.follow("pinboard:private", "{after: 0}")
+    heard = reader.js("window.subs['pinboard:private'].log")
+    assert [(e["on"], e["code"], e["reason"]) for e in heard] == [
+        ("error", "forbidden", None),
+        ("unsubscribed", None, "forbidden"),
+    ]
+    assert reader.js("window.subs['pinboard:private'].sub.state") == "closed"
+
+
+def test_live_a_channel_that_lost_its_history_resyncs_into_a_new_epoch(
+    live: Stack, tokens: dict[str, str], live_page: Any
+) -> None:
+    kim = live_page(tokens["kim"])
+    kim.follow("pinboard:lost", "{after: 0}")
+    publish(live, "pinboard:lost", range(1, 3))
+    wait_for(kim.page, lambda: notes(kim, "pinboard:lost") == [(1, 1), (2, 2)], what="2 events")
+    before = kim.js("window.subs['pinboard:lost'].sub.epoch")
+
+    live.redis_client().delete("coucou:{c:pinboard:lost}:head", "coucou:{c:pinboard:lost}:events")
+    publish(live, "pinboard:lost", range(3, 5))
+    wait_for(kim.page, lambda: len(notes(kim, "pinboard:lost")) == 4, what="the new epoch's events")
+    [resync] = kim.heard("pinboard:lost", "resync")
+    assert resync["epoch"] != before
+    assert notes(kim, "pinboard:lost") == [(1, 1), (2, 2), (1, 3), (2, 4)]
+    assert [e["epoch"] for e in kim.heard("pinboard:lost")] == [
+        before,
+        before,
+        resync["epoch"],
+        resync["epoch"],
+    ]
+    assert kim.js("window.subs['pinboard:lost'].sub.epoch") == resync["epoch"]
+
+    kim.relay.drop()
+    kim.relay.restore()
+    kim.wait_open()
+    wait_for(kim.page, lambda: kim.relay.subscribes_since_drop("pinboard:lost"), what="the subscribe again")
+    assert kim.relay.subscribes_since_drop("pinboard:lost") == [
+        {"type": "subscribe", "channel": "pinboard:lost", "after": 2, "epoch": resync["epoch"]}
+    ]
+
+
+def test_live_a_kick_ends_the_subscription(live: Stack, tokens: dict[str, str], live_page: Any) -> None:
+    kim = live_page(tokens["kim"])
+    kim.follow("pinboard:kick")
+    kim.follow("pinboard:stay")
+    code = f"from realtime import kick\nkick('pinboard:kick', {live.user_id('kim')})\n"
+    live.manage("shell", "-v", "0", "-c", code)
+    wait_for(kim.page, lambda: kim.heard("pinboard:kick", "unsubscribed"), what="the kick")
+    assert [e["reason"] for e in kim.heard("pinboard:kick", "unsubscribed")] == ["kicked"]
+    assert kim.js("window.subs['pinboard:kick'].sub.state") == "closed"
+    assert kim.js("window.subs['pinboard:stay'].sub.state") == "subscribed"
+
+    kim.relay.drop()
+    kim.relay.restore()
+    kim.wait_open()
+    wait_for(kim.page, lambda: kim.relay.subscribes_since_drop("pinboard:stay"), what="stay subscribed again")
+    publish(live, "pinboard:kick", range(1, 2))
+    publish(live, "pinboard:stay", range(1, 2))
+    wait_for(kim.page, lambda: notes(kim, "pinboard:stay") == [(1, 1)], what="stay's event")
+    assert kim.relay.subscribes_since_drop("pinboard:kick") == []
+    assert kim.heard("pinboard:kick") == []
