@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-COUCOU_JS = Path(__file__).resolve().parents[2] / "realtime" / "static" / "realtime" / "coucou.js"
+CLIENT = Path(__file__).resolve().parents[2] / "realtime" / "static" / "realtime"
+COUCOU_JS = CLIENT / "coucou.js"  # and the modules it imports, in coucou/ beside it
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Another site</title><link rel="icon" href="data:,"></head>
@@ -79,6 +80,12 @@ class ForeignSite:
                     self._reply(PAGE.encode(), "text/html; charset=utf-8")
                 elif self.path == "/coucou.js":
                     self._reply(COUCOU_JS.read_bytes(), "text/javascript; charset=utf-8")
+                elif (CLIENT / self.path.lstrip("/")).parent == CLIENT / "coucou":
+                    module = CLIENT / self.path.lstrip("/")
+                    if module.is_file():
+                        self._reply(module.read_bytes(), "text/javascript; charset=utf-8")
+                    else:
+                        self.send_error(404)
                 else:
                     self.send_error(404)
 
