@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from functools import partial
+import logging
 from typing import Any
 
 import msgpack
 from django.db import transaction
+from redis.exceptions import RedisError
 
 from realtime import conf
 from realtime.groups import group_for, pubsub_channel
 from realtime.namespaces import parse
 from realtime.redis import sync_client
 from realtime.stream import append
+
+logger = logging.getLogger(__name__)
 
 KICK_MESSAGE_TYPE = "realtime.kick"
 
@@ -43,10 +46,19 @@ def publish_to_on_commit(
 ) -> None:
     """``publish_to`` once the current transaction commits (at once outside of one).
 
-    The channel is checked now, so a typo fails where it is made, not after the commit.
+    The channel is checked now, so a typo fails where it is made, not after the commit. After
+    the commit the row is saved whatever happens: a Redis failure is logged, never raised into
+    the request (clients that missed the event get it from the database on their next resync).
     """
     parse(channel)
-    transaction.on_commit(partial(publish_to, channel, type, data, job=job), using=using)
+
+    def publish_after_commit() -> None:  # a named function: Django logs on_commit callbacks by name
+        try:
+            publish_to(channel, type, data, job=job)
+        except (RedisError, OSError) as exc:
+            logger.error("could not publish %s on %s after the commit: %s", type, channel, exc)
+
+    transaction.on_commit(publish_after_commit, using=using)
 
 
 def kick(channel: str, user_id: int) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -44,7 +44,16 @@ def team_deleted(sender: Any, instance: Any, **_: Any) -> None:
 def _kick_on_commit(pairs: list[tuple[int, int]]) -> None:
     for team_id, user_id in pairs:
         # robust: Redis being down must not fail the membership change that already committed.
-        transaction.on_commit(partial(kick, f"team:{team_id}", user_id), robust=True)
+        transaction.on_commit(_kicker(f"team:{team_id}", user_id), robust=True)
+
+
+def _kicker(channel: str, user_id: int) -> Callable[[], None]:
+    # A function, not a partial: Django's robust on_commit logs the callback's __qualname__,
+    # which a partial lacks, so a failing partial escapes as AttributeError.
+    def kick_user() -> None:
+        kick(channel, user_id)
+
+    return kick_user
 
 
 def _team_ids(user: Any) -> list[int]:

@@ -24,7 +24,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="coucou-fuzz-") as tmp:
         # No worker: fuzzed jobs stay queued. Limits are raised so that the fuzzer explores
         # the API instead of its 429s (the limits have their own live tests).
-        stack = Stack(Path(tmp), API_ENQUEUE_RATE="100000/m", JOBS_MAX_ACTIVE_PER_USER="100000")
+        stack = Stack(
+            Path(tmp),
+            API_ENQUEUE_RATE="100000/m",
+            JOBS_MAX_ACTIVE_PER_USER="100000",
+            CHAT_MESSAGE_RATE="100000/m",
+        )
         try:
             stack.start_web()
             token = stack.token("fuzzer")

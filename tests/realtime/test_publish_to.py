@@ -67,3 +67,16 @@ def test_group_names_fit_channels_redis_and_a_long_name_is_digested_apart():
     long_a, long_b = "a" * 100, "a" * 99 + "b"
     groups = {group_for_channel("chat", long_a), group_for_channel("chat", long_b)}
     assert len(groups) == 2 and all(len(g) < 100 for g in groups)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redis_failure_after_the_commit_is_logged_not_raised(monkeypatch, caplog):
+    from redis.exceptions import ConnectionError
+
+    def down(*args: Any, **kwargs: Any) -> int:
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr("realtime.channels.publish_to", down)
+    with transaction.atomic():
+        publish_to_on_commit("notes:d", "lost")
+    assert "could not publish lost on notes:d after the commit" in caplog.text
