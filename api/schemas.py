@@ -1,9 +1,10 @@
 # No "from __future__ import annotations": django-ninja resolves annotations at runtime.
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Field, Schema
+from pydantic import AfterValidator, StringConstraints
 
 from jobs.models import Job
 
@@ -71,3 +72,21 @@ class HealthOut(Schema):
 
 class DetailOut(Schema):
     detail: Any
+
+
+class AuthorOut(Schema):
+    id: int
+    username: str
+
+
+def text_body(max_chars: int, what: str) -> Any:
+    """A stripped, non-empty text of at most ``max_chars``, refused if it holds NUL characters
+    (PostgreSQL cannot store them): the body of a chat message or a liveblog post."""
+
+    def no_nul(body: str) -> str:
+        if "\x00" in body:
+            raise ValueError(f"{what} may not contain NUL characters")
+        return body
+
+    constraints = StringConstraints(strip_whitespace=True, min_length=1, max_length=max_chars)
+    return Annotated[str, constraints, AfterValidator(no_nul)]

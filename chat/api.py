@@ -2,15 +2,14 @@
 """Chat over REST: your rooms, posting a message (then published on ``chat:<slug>``), older messages."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema, Status
 from ninja.throttling import BaseThrottle
-from pydantic import StringConstraints, field_validator
 
-from api.schemas import DetailOut
+from api.schemas import AuthorOut, DetailOut, text_body
 from chat.models import MESSAGE_MAX_CHARS, Message, Room
 from chat.services import message_post
 from chat.throttling import MessageThrottle
@@ -27,20 +26,8 @@ class RoomOut(Schema):
     channel: str = Field(..., description="Subscribe to it on the socket: `chat:<slug>`.")
 
 
-class AuthorOut(Schema):
-    id: int
-    username: str
-
-
 class MessageIn(Schema):
-    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MESSAGE_MAX_CHARS)]
-
-    @field_validator("body")
-    @classmethod
-    def no_nul(cls, body: str) -> str:
-        if "\x00" in body:
-            raise ValueError("a message may not contain NUL characters")
-        return body
+    body: text_body(MESSAGE_MAX_CHARS, "a message")  # type: ignore[valid-type]
 
 
 class MessageOut(Schema):

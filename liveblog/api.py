@@ -7,9 +7,8 @@ from typing import Annotated, Any
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
-from pydantic import StringConstraints, field_validator
 
-from api.schemas import DetailOut
+from api.schemas import AuthorOut, DetailOut, text_body
 from liveblog.models import POST_MAX_CHARS, Liveblog, Post
 from liveblog.services import post_create, post_update
 
@@ -20,20 +19,8 @@ STAFF_ONLY = {"detail": "only staff may write liveblogs"}
 PostId = Annotated[int, Field(ge=1, le=2**63 - 1)]  # beyond 64 bits no row exists: a 422, not a 500
 
 
-class AuthorOut(Schema):
-    id: int
-    username: str
-
-
 class PostIn(Schema):
-    body: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=POST_MAX_CHARS)]
-
-    @field_validator("body")
-    @classmethod
-    def no_nul(cls, body: str) -> str:
-        if "\x00" in body:
-            raise ValueError("a post may not contain NUL characters")
-        return body
+    body: text_body(POST_MAX_CHARS, "a post")  # type: ignore[valid-type]
 
 
 class PostOut(Schema):
