@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from bench import rawws
-from bench.client import raise_nofile
+from bench.client import _Closed, raise_nofile
 
 NS_PER_MS = 1_000_000
 
@@ -191,22 +191,6 @@ class Client:
         for conn in fleet.conns:
             conn.abort()
         return {"closed": len(fleet.conns), "other_frames": dict(fleet.other)}
-
-
-class _Closed:
-    """Placeholder for a socket that is not (yet) connected."""
-
-    closed = True
-    index = -1
-
-    def send(self, payload: bytes, opcode: int = rawws.OP_TEXT) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
 
 
 async def serve() -> None:
