@@ -107,6 +107,10 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # The job this one re-runs (the admin's "re-run" action): same task, params and owner.
+    rerun_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
 
     objects = JobQuerySet.as_manager()
 
@@ -120,6 +124,8 @@ class Job(models.Model):
             models.Index(fields=["owner", "status"], name="jobs_owner_status"),
             # A channel's board (teams/views.py) lists its newest jobs.
             models.Index(fields=["channel", "-created_at"], name="jobs_channel_created"),
+            # Retention purges finished jobs by age (jobs/retention.py), in batches.
+            models.Index(fields=["finished_at"], name="jobs_finished_at"),
         ]
         constraints = [
             models.UniqueConstraint(
