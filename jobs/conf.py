@@ -22,6 +22,9 @@ class JobsSettings:
     max_active_per_user: int
     max_params_bytes: int
     enable_crash_demo: bool
+    retention_days: float | None
+    purge_interval_s: float
+    purge_batch_size: int
 
 
 @functools.cache
@@ -38,6 +41,9 @@ def get() -> JobsSettings:
         max_active_per_user=int(getattr(settings, "JOBS_MAX_ACTIVE_PER_USER", 20)),
         max_params_bytes=int(getattr(settings, "JOBS_MAX_PARAMS_BYTES", 16 * 1024)),
         enable_crash_demo=bool(getattr(settings, "JOBS_ENABLE_CRASH_DEMO", False)),
+        retention_days=float(getattr(settings, "JOBS_RETENTION_DAYS", 30) or 0) or None,
+        purge_interval_s=float(getattr(settings, "JOBS_PURGE_INTERVAL_S", 3600)),
+        purge_batch_size=int(getattr(settings, "JOBS_PURGE_BATCH_SIZE", 1000)),
     )
 
 
