@@ -26,7 +26,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import validate_host
 
-from realtime import tickets
+from realtime import metrics, tickets
 
 BearerAuthenticator = Callable[[str], Awaitable[Any]]
 
@@ -78,34 +78,38 @@ class SocketAuthMiddleware:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         # This frame lasts as long as the socket: the headers, the token and the rest are
         # read in another one, which ends here.
-        user = await self._authenticate(scope)
+        user, kind = await self._authenticate(scope)
         if user is None:
+            metrics.REFUSED_ORIGIN.inc()
             return await WebsocketDenier()(scope, receive, send)
         refused = user is _REFUSED
-        user = AnonymousUser() if refused else user
-        return await self.inner(dict(scope, user=user, credentials_refused=refused), receive, send)
+        if refused or not user.is_authenticated:
+            user, kind = AnonymousUser(), "anonymous"
+        return await self.inner(dict(scope, user=user, credentials_refused=refused, auth=kind), receive, send)
 
-    async def _authenticate(self, scope: dict[str, Any]) -> Any | None:
+    async def _authenticate(self, scope: dict[str, Any]) -> tuple[Any | None, str]:
         """The socket's user (``AnonymousUser`` when none, ``_REFUSED`` for a bad token or
-        ticket), or None to refuse its Origin."""
+        ticket), or None to refuse its Origin; and how it authenticated (``scope["auth"]``:
+        bearer, ticket, session or anonymous)."""
         headers = {name.lower(): value for name, value in scope.get("headers", [])}
         origin = headers.get(b"origin")
         host = headers.get(b"host")
         if origin is not None and not origin_allowed(
             origin.decode("latin-1"), host.decode("latin-1") if host else None
         ):
-            return None
+            return None, "anonymous"
         user: Any = AnonymousUser()
+        kind = "anonymous"
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         scheme, _, token = authorization.partition(" ")
         ticket = _query_ticket(scope)
         if scheme.lower() == "bearer" and token.strip():
-            user = await self.authenticate_bearer(token.strip()) or _REFUSED
+            user, kind = await self.authenticate_bearer(token.strip()) or _REFUSED, "bearer"
         elif ticket is not None:
-            user = await user_for_ticket(ticket) or _REFUSED
+            user, kind = await user_for_ticket(ticket) or _REFUSED, "ticket"
         elif origin is not None and "session" in scope:
-            user = await get_user(scope)
-        return user
+            user, kind = await get_user(scope), "session"
+        return user, kind
 
 
 class CookieSessions:

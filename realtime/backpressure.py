@@ -87,12 +87,22 @@ def check_buffer_reading() -> None:
 
 
 def too_slow(protocol: Any, limits: Limits, now: float) -> bool:
+    """Whether the socket must be closed with 4008; the protocol closes it on True and asks
+    no more, so a True is counted here as that close (coucou_ws_closes_total)."""
     buffered = buffered_bytes(protocol.transport)
-    if buffered > limits.hard_bytes:
+    if buffered > limits.hard_bytes or (
+        buffered > limits.soft_bytes and _over_soft_limit(protocol, limits, now)
+    ):
+        from realtime.metrics import CLOSED_SLOW  # here: the worker imports this module too
+
+        CLOSED_SLOW.inc()
         return True
     if buffered <= limits.soft_bytes:
         protocol._coucou_over_since = None
-        return False
+    return False
+
+
+def _over_soft_limit(protocol: Any, limits: Limits, now: float) -> bool:
     since: float | None = protocol._coucou_over_since
     if since is None:
         protocol._coucou_over_since = now

@@ -33,13 +33,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from realtime import backpressure, conf, namespaces, protocol
+from realtime import backpressure, conf, metrics, namespaces, protocol
 from realtime.groups import Stream, user_stream
 from realtime.presence import Member, ip_sockets_key, leases_for_loop, user_sockets_key
 from realtime.stream import RELAY_MESSAGE_TYPE, aheads, aread_stream
 from realtime.sweep import sweep_for_loop
 
 logger = logging.getLogger(__name__)
+_count_frame = metrics.frames_sent.inc
+_observe_latency = metrics.publish_to_send.observe
 
 
 class Follow:
@@ -64,6 +66,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
     own: Follow | None = None  # the user's stream; None for a socket without credentials
     channels: dict[str, Follow]
     lease_key: str = ""
+    counted: Any = None  # its child of coucou_ws_open_sockets, once the socket is open
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         # disconnect() does not run when a handler raised: the leases, presence and groups of
@@ -82,10 +85,16 @@ class EventsConsumer(AsyncWebsocketConsumer):
         else:
             await super().dispatch(message)
 
+    def send(self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False) -> Any:
+        # Not async: the caller awaits Channels' own coroutine, one frame fewer per send.
+        _count_frame()
+        return super().send(text_data, bytes_data, close)
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         authenticated = user is not None and user.is_authenticated
         if not authenticated and (self.scope.get("credentials_refused") or not namespaces.any_public()):
+            metrics.REFUSED_UNAUTHENTICATED.inc()
             await self.accept()
             await self.close(code=protocol.CLOSE_UNAUTHENTICATED)
             return
@@ -104,10 +113,13 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.own = own
         await self.accept()
         if not joined:
+            metrics.REFUSED_TRY_AGAIN.inc()
             await self.close(code=protocol.CLOSE_TRY_AGAIN)
             return
         if not await self._count_socket(user.pk if own else None):
             return
+        self.counted = metrics.OPEN[self.scope.get("auth", "anonymous")]
+        self.counted.inc()
         async with self.sending:
             if own is None:
                 await self.send(text_data=protocol.hello(None, None))
@@ -116,6 +128,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=protocol.hello(own.sent, own.epoch))
             resume = _query_resume(self.scope)
             if isinstance(resume, tuple):
+                metrics.replays.inc()
                 await self._replay(own, *resume)
             elif resume is not None:
                 await self.send(text_data=resume)
@@ -135,9 +148,11 @@ class EventsConsumer(AsyncWebsocketConsumer):
         try:
             admitted = await self.leases.acquire(key, self.channel_name, limit)
         except (RedisError, OSError):
+            metrics.REFUSED_TRY_AGAIN.inc()
             await self.close(code=protocol.CLOSE_TRY_AGAIN)
             return False
         if not admitted:
+            metrics.REFUSED_TOO_MANY.inc()
             detail = f"{what} has {limit} sockets open already (REALTIME_MAX_SOCKETS_PER_USER"
             detail += ")" if user_id is not None else " and REALTIME_MAX_ANONYMOUS_PER_IP)"
             await self.send(text_data=protocol.error("too_many_sockets", detail))
@@ -177,6 +192,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if not hasattr(self, "channels") or getattr(self, "released", False):
             return  # refused before it began, or released already
         self.released = True
+        if self.counted is not None:
+            self.counted.dec()
         follows = list(self.channels.values())
         self.channels = {}
         for follow in follows:
@@ -207,6 +224,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self._within_rate():
+            metrics.CLOSED_FLOOD.inc()
             await self.close(code=protocol.CLOSE_FLOOD)
             return
         if text_data is None:
@@ -228,6 +246,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
                 text_data=protocol.error("bad_resume", "a socket without credentials has no stream")
             )
         else:
+            metrics.replays.inc()
             async with self.sending:
                 await self._replay(self.own, frame["after"], frame.get("epoch"))
 
@@ -282,6 +301,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
                     await self.leases.join(self._member(stream))
             await self.send(text_data=protocol.subscribed(channel, latest, current))
             if after is not None:
+                metrics.replays.inc()
                 await self._replay(follow, after, epoch)
 
     async def _unsubscribe(self, channel: object, reason: str | None = None) -> None:
@@ -314,12 +334,16 @@ class EventsConsumer(AsyncWebsocketConsumer):
             if message["epoch"] != follow.epoch or seq > follow.sent + 1:
                 # Another epoch: the stream tells whether it is new (resync) or this frame
                 # is older than what the socket already follows. A hole: the stream fills it.
+                metrics.GAP_LIVE.inc()
                 await self._replay(follow, follow.sent, follow.epoch)
                 return
             if seq <= follow.sent:
                 return
             follow.sent = seq
             await self.send(text_data=message["frame"])
+        published_ms = message.get("t")  # absent from a relay of an older Coucou
+        if published_ms is not None:
+            _observe_latency(max(0.0, time.time() - published_ms / 1000))
 
     async def realtime_presence(self, message: dict[str, Any]) -> None:
         # Usernames, for signed-in readers only, as GET /api/realtime/presence/... is.
@@ -333,6 +357,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         try:
             async with self.sending:
                 if follow is self.own or self.channels.get(follow.stream.channel or "") is follow:
+                    metrics.GAP_SWEEP.inc()
                     await self._replay(follow, follow.sent, follow.epoch)
         except (RedisError, OSError):
             pass  # Redis is restarting: the next sweep tries again
@@ -348,6 +373,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         stream = follow.stream
         history = await aread_stream(stream, after, self.settings.replay_batch, epoch)
         if history.resync:
+            metrics.resyncs.inc()
             await self.send(text_data=protocol.resync(history.latest, history.epoch, after, stream.channel))
             follow.sent = history.start  # the socket follows the new epoch from its start
         follow.epoch, cursor = history.epoch, history.start
@@ -366,6 +392,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
                         logger.warning(
                             "closing slow reader %s with 4008 during a replay", self.scope.get("client")
                         )
+                        metrics.CLOSED_SLOW.inc()
                         await self.close(code=protocol.CLOSE_SLOW_READER)
                         return
                     unsent = 0
@@ -373,6 +400,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
                 return
             history = await aread_stream(stream, cursor, self.settings.replay_batch, follow.epoch)
             if history.resync:  # the epoch changed in the middle of the replay
+                metrics.resyncs.inc()
                 await self.send(
                     text_data=protocol.resync(history.latest, history.epoch, cursor, stream.channel)
                 )

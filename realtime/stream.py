@@ -94,7 +94,8 @@ if first and tonumber(first[2][2]) < cutoff then
   redis.call('XTRIM', KEYS[3], 'MINID', minid)
 end
 redis.call('PEXPIRE', KEYS[3], ARGV[5])
-local relayed = {type=ARGV[6], seq=seq, epoch=epoch, frame=frame}
+-- t: the publish time in ms, for the publish-to-send latency (realtime/metrics.py).
+local relayed = {type=ARGV[6], seq=seq, epoch=epoch, frame=frame, t=now}
 if ARGV[8] ~= '' then relayed.channel = ARGV[8] end
 redis.call('PUBLISH', ARGV[3], cmsgpack.pack(relayed))
 return seq

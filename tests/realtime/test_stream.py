@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -121,8 +122,17 @@ async def test_contract_a_publish_reaches_the_users_group_through_the_channel_la
         seq = await asyncio.to_thread(publish, 5, "coucou", {"message": "coucou alice"}, job="j-1")
         message = await asyncio.wait_for(layer.receive(mine), timeout=2)
         epoch = (await asyncio.to_thread(read_after, 5, 0, 0)).epoch
-        assert message == {"type": "realtime.event", "seq": seq, "epoch": epoch, "frame": message["frame"]}
+        assert message == {
+            "type": "realtime.event",
+            "seq": seq,
+            "epoch": epoch,
+            "frame": message["frame"],
+            "t": message["t"],
+        }
         frame = orjson.loads(message["frame"])
+        # t: the publish time in ms, the frame's ts, for the publish-to-send latency histogram.
+        published = datetime.fromisoformat(frame["ts"].replace("Z", "+00:00"))
+        assert message["t"] == round(published.timestamp() * 1000)
         assert frame["seq"] == seq == 1
         assert frame["type"] == "coucou"
         assert frame["job"] == "j-1"
