@@ -25,6 +25,7 @@ class JobsSettings:
     retention_days: float | None
     purge_interval_s: float
     purge_batch_size: int
+    long_wait_s: float | None  # None: no long-wait alerts unless a task sets its own
 
 
 @functools.cache
@@ -44,6 +45,7 @@ def get() -> JobsSettings:
         retention_days=float(getattr(settings, "JOBS_RETENTION_DAYS", 30) or 0) or None,
         purge_interval_s=float(getattr(settings, "JOBS_PURGE_INTERVAL_S", 3600)),
         purge_batch_size=int(getattr(settings, "JOBS_PURGE_BATCH_SIZE", 1000)),
+        long_wait_s=float(getattr(settings, "JOBS_LONG_WAIT_S", 60) or 0) or None,
     )
 
 

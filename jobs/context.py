@@ -10,6 +10,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from jobs import metrics
 from jobs.exceptions import JobCancelled
 
 logger = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ class JobContext:
                     self._pushed = pending
                 except Exception as exc:  # noqa: BLE001 - progress never fails a job
                     logger.warning("progress push for job %s failed, will retry: %s", self.job_id, exc)
+                    metrics.publish_failed("progress")
             if (
                 save
                 and self._save_progress

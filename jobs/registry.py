@@ -41,6 +41,7 @@ class JobSpec:
     description: str
     celery_task: Any = field(repr=False)
     retry: Retry | None = None
+    long_wait_s: float | None = None  # None: JOBS_LONG_WAIT_S; 0: no long-wait alert
 
     def validate(self, params: Any) -> dict[str, Any]:
         """Return the params as stored (JSON, defaults filled in), or raise InvalidParams."""
@@ -82,16 +83,25 @@ _registry: dict[str, JobSpec] = {}
 
 
 def job(
-    name: str, *, params: type[BaseModel] | None = None, description: str = "", retry: Retry | None = None
+    name: str,
+    *,
+    params: type[BaseModel] | None = None,
+    description: str = "",
+    retry: Retry | None = None,
+    long_wait_s: float | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a job body under a dotted ``name``.
 
     The body is called as ``fn(ctx, params)`` (or ``fn(ctx)`` when the job takes no
     params) in a Celery worker; what it returns (JSON) is the job's result. With ``retry``,
     an exception it lists ends the attempt, not the job, until ``retry.max_attempts``.
+    ``long_wait_s`` is how long a job of this task may wait in the queue before it raises a
+    long-wait alert (jobs/alerts.py): None for ``JOBS_LONG_WAIT_S``, 0 for never.
     """
     if not _NAME.match(name):
         raise ImproperlyConfigured(f"job name {name!r} must be dotted lowercase words, e.g. 'images.resize'")
+    if long_wait_s is not None and long_wait_s < 0:
+        raise ImproperlyConfigured(f"job {name!r}: long_wait_s must be None, 0 or a number of seconds")
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         if name in _registry:
@@ -109,7 +119,13 @@ def job(
         celery_task = shared_task(name=name, bind=True, ignore_result=True)(run)
         doc = description or (fn.__doc__ or "").strip().split("\n")[0]
         _registry[name] = JobSpec(
-            name=name, fn=fn, params=params, description=doc, celery_task=celery_task, retry=retry
+            name=name,
+            fn=fn,
+            params=params,
+            description=doc,
+            celery_task=celery_task,
+            retry=retry,
+            long_wait_s=long_wait_s,
         )
         return fn
 

@@ -19,7 +19,7 @@ import orjson
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from jobs import conf
+from jobs import alerts, conf, metrics
 from jobs.context import JobContext
 from jobs.exceptions import JobCancelled, JobFailed
 from jobs.models import Job, JobStatus
@@ -38,6 +38,11 @@ def execute(job_id: str, *, task_name: str, worker: str | None = None) -> None:
     if job is None:
         _not_claimed(job_id, task_name)
         return
+    if job.attempts == 1 and job.started_at is not None:
+        # A first attempt only: a retry's wait includes its earlier attempts and its backoff.
+        wait_s = (job.started_at - job.created_at).total_seconds()
+        metrics.started(task_name, wait_s)
+        alerts.check_claimed(job, spec, wait_s)
     _run(job, spec, worker or HOST)
 
 
@@ -95,23 +100,33 @@ def _attempt(job: Job, spec: JobSpec, emit: Any, *, is_cancelled: Any) -> None:
         max_hz=settings.progress_max_hz,
         db_interval=settings.progress_db_interval_s,
     )
+    began = time.monotonic()
+
+    def close() -> None:
+        metrics.ran(job.task, time.monotonic() - began)
+        ctx.close()
+
     try:
         params = spec.parse(job.params)
         result = _as_json(spec.fn(ctx) if params is None else spec.fn(ctx, params))
     except JobCancelled:
-        ctx.close()
+        close()
         _cancelled(job, emit, attempt)
     except Exception as exc:  # noqa: BLE001 - every failure of a body ends its attempt
-        ctx.close()
+        close()
         _failed(job, spec, emit, exc)
     else:
-        ctx.close()
+        close()
         if job.mark_succeeded(result):
+            metrics.ended(job.task, "succeeded")
             emit("job.succeeded", {"result": result, "attempt": attempt})
 
 
 def _cancelled(job: Job, emit: Any, attempt: int, *, forced: bool = False) -> None:
     if job.mark_cancelled():
+        metrics.ended(job.task, "cancelled")
+        if forced:
+            metrics.forced_cancel(job.task)
         emit("job.cancelled", {"attempt": attempt, "forced": forced})
 
 
@@ -127,9 +142,11 @@ def _failed(job: Job, spec: JobSpec, emit: Any, exc: Exception) -> None:
         # The owner asked to stop while this attempt ran: another one would undo that.
         _cancelled(job, emit, job.attempts)
     elif delay is not None and job.mark_retrying(error):
+        metrics.retried(job.task, "error")
         emit("job.retrying", {"attempt": job.attempts, "delay": delay, "error": error})
         spec.celery_task.apply_async(args=[str(job.id)], task_id=str(job.id), countdown=delay)
     elif job.mark_failed(error):
+        metrics.ended(job.task, "failed")
         emit("job.failed", {"error": error, "attempt": job.attempts})
 
 
@@ -139,16 +156,19 @@ def recover_lost(job: Job) -> None:
     A job its owner asked to cancel is cancelled instead: running it again would undo that.
     """
     emit = partial(_emit, job.owner_id, str(job.id), job.channel)
+    metrics.recovered(job.task)
     if job.cancel_requested_at is not None:
         _cancelled(job, emit, job.attempts, forced=True)
         return
     if job.attempts >= conf.get().max_attempts:
         error = {"type": "WorkerLost", "message": f"its worker died during each of {job.attempts} attempts"}
         if job.mark_failed(error):
+            metrics.ended(job.task, "failed")
             emit("job.failed", {"error": error, "attempt": job.attempts})
         return
     error = {"type": "WorkerLost", "message": "its worker died; running it again"}
     if job.mark_retrying(error):
+        metrics.retried(job.task, "worker_lost")
         emit("job.retrying", {"attempt": job.attempts, "delay": 0, "error": error})
         get_spec(job.task).celery_task.apply_async(args=[str(job.id)], task_id=str(job.id))
 
@@ -176,10 +196,12 @@ def _publish_until(
             return
         except ChannelError as exc:  # its namespace is no longer declared: retrying cannot help
             logger.error("could not publish %s for job %s: %s", type, job_id, exc)
+            metrics.publish_failed("lifecycle")
             return
         except (RedisError, OSError) as exc:
             if time.monotonic() > deadline:
                 logger.error("could not publish %s for job %s: %s", type, job_id, exc)
+                metrics.publish_failed("lifecycle")
                 return
             time.sleep(0.5)
 
