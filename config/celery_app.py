@@ -4,9 +4,16 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import (
+    celeryd_init,
+    task_postrun,
+    task_prerun,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
-from config import broker
+from config import broker, worker
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 broker.install()  # kombu's Redis transport, keeping its Redis clients (config/broker.py)
@@ -29,3 +36,25 @@ def close_old_connections(task: Any = None, **_: Any) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+# The worker's metrics (config/worker.py). celeryd_init is the worker's first signal, before
+# Celery's Django fixup sets Django up, and so before anything imports prometheus_client.
+@celeryd_init.connect
+def prepare_metrics(**_: Any) -> None:
+    worker.prepare_metrics_dir()
+
+
+@worker_ready.connect
+def serve_metrics(**_: Any) -> None:
+    worker.serve_metrics()
+
+
+@worker_shutdown.connect
+def stop_metrics(**_: Any) -> None:
+    worker.stop_metrics()
+
+
+@worker_process_shutdown.connect
+def forget_pool_process(pid: int | None = None, **_: Any) -> None:
+    worker.forget_process(pid or os.getpid())

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.metrics.RequestMetrics",  # outermost: it counts the status the client gets
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -281,8 +282,21 @@ JOBS_CANCEL_GRACE_S = float(os.environ.get("JOBS_CANCEL_GRACE_S", 10))
 JOBS_MAX_ACTIVE_PER_USER = env_int("JOBS_MAX_ACTIVE_PER_USER", 20)
 JOBS_MAX_PARAMS_BYTES = env_int("JOBS_MAX_PARAMS_BYTES", 16 * 1024)
 JOBS_ENABLE_CRASH_DEMO = env_bool("JOBS_ENABLE_CRASH_DEMO", False)
+# Long-wait alerts (jobs/alerts.py): a job still queued after this many seconds is reported
+# once (log, metric, signal); 0 turns it off. A task's @job(long_wait_s=...) overrides it.
+JOBS_LONG_WAIT_S = float(os.environ.get("JOBS_LONG_WAIT_S", 60))
 API_ENQUEUE_RATE = os.environ.get("API_ENQUEUE_RATE", "60/m")  # per user, POST /api/jobs and /coucou
 CHAT_MESSAGE_RATE = os.environ.get("CHAT_MESSAGE_RATE", "30/m")  # per user, chat messages
+
+# --- Metrics (config/metrics.py) -----------------------------------------------------------
+# /metrics on web, and each worker's own endpoint, answer a scrape that carries
+# "Authorization: Bearer <METRICS_TOKEN>" or comes from an address in METRICS_ALLOWED_IPS
+# (addresses or networks: 10.0.0.0/8). With neither set they answer 404: never open.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS")
+# The worker's main process serves its pool's metrics on this port (0: not served).
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0)
+METRICS_WORKER_HOST = os.environ.get("METRICS_WORKER_HOST", "127.0.0.1")
 
 LOGGING = {
     "version": 1,
