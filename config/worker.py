@@ -23,7 +23,6 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -69,22 +68,26 @@ def prepare_metrics_dir() -> str | None:
 
     Only when the worker serves them (``METRICS_WORKER_PORT``) or the directory is set: then
     its files from an earlier run are removed (a counter would go on from there otherwise).
-    Without a directory, a new temporary one. Must run before prometheus_client is imported,
-    which reads the variable once, at import: ``celeryd_init``, before Django is set up.
+    Without a directory, a new temporary one. Runs at ``celeryd_init``, before Celery's Django
+    fixup sets Django up, so before Coucou creates its metrics (jobs/metrics.py).
+
+    prometheus_client picks its value class when it is first imported, and the ``celery``
+    command imports it before any signal: it loads every command plugin, Flower's among them.
+    So the class is switched here unless the variable was already set when the process began.
     """
     from django.conf import settings
+    from prometheus_client import values
 
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not settings.METRICS_WORKER_PORT and not path:
-        return None
-    if "prometheus_client" in sys.modules and not path:
-        logger.error("prometheus_client was imported before the worker set up its metrics: not served")
         return None
     path = path or tempfile.mkdtemp(prefix="coucou-worker-metrics-")
     os.makedirs(path, exist_ok=True)
     for stale in glob.glob(os.path.join(path, "*.db")):
         os.remove(stale)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    if not getattr(values.ValueClass, "_multiprocess", False):
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
     return path
 
 
