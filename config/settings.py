@@ -285,6 +285,14 @@ JOBS_ENABLE_CRASH_DEMO = env_bool("JOBS_ENABLE_CRASH_DEMO", False)
 # Long-wait alerts (jobs/alerts.py): a job still queued after this many seconds is reported
 # once (log, metric, signal); 0 turns it off. A task's @job(long_wait_s=...) overrides it.
 JOBS_LONG_WAIT_S = float(os.environ.get("JOBS_LONG_WAIT_S", 60))
+# Retention (jobs/retention.py): finished jobs are purged this many days after they finish
+# (0: never, by the workers; `manage.py purge_jobs` still purges on demand), checked by one
+# worker at a time every JOBS_PURGE_INTERVAL_S, JOBS_PURGE_BATCH_SIZE rows per transaction.
+JOBS_RETENTION_DAYS = float(os.environ.get("JOBS_RETENTION_DAYS", "30") or 0)
+JOBS_PURGE_INTERVAL_S = float(os.environ.get("JOBS_PURGE_INTERVAL_S", 3600))
+JOBS_PURGE_BATCH_SIZE = env_int("JOBS_PURGE_BATCH_SIZE", 1000)
+# The jobs console (the admin's Jobs pages) updates live from the staff-only console:jobs.
+JOBS_CONSOLE_LIVE = env_bool("JOBS_CONSOLE_LIVE", True)
 API_ENQUEUE_RATE = os.environ.get("API_ENQUEUE_RATE", "60/m")  # per user, POST /api/jobs and /coucou
 CHAT_MESSAGE_RATE = os.environ.get("CHAT_MESSAGE_RATE", "30/m")  # per user, chat messages
 
