@@ -26,6 +26,7 @@ class JobsSettings:
     purge_interval_s: float
     purge_batch_size: int
     long_wait_s: float | None  # None: no long-wait alerts unless a task sets its own
+    console_live: bool
 
 
 @functools.cache
@@ -46,6 +47,7 @@ def get() -> JobsSettings:
         purge_interval_s=float(getattr(settings, "JOBS_PURGE_INTERVAL_S", 3600)),
         purge_batch_size=int(getattr(settings, "JOBS_PURGE_BATCH_SIZE", 1000)),
         long_wait_s=float(getattr(settings, "JOBS_LONG_WAIT_S", 60) or 0) or None,
+        console_live=bool(getattr(settings, "JOBS_CONSOLE_LIVE", True)),
     )
 
 

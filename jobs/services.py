@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from jobs import conf, supervision
+from jobs import conf, console, supervision
 from jobs.exceptions import (
     EnqueueUnavailable,
     JobAlreadyFinished,
@@ -34,6 +34,7 @@ def job_submit(
     params: Any = None,
     idempotency_key: str | None = None,
     channel: str | None = None,
+    rerun_of: Job | None = None,
 ) -> Job:
     """Create a Job for ``owner`` and enqueue it once the row is committed.
 
@@ -43,7 +44,7 @@ def job_submit(
     ``idempotency_key``, a repeat by the same owner returns the first Job. With a
     ``channel`` (``"team:42"``), the job's job.* events go there too (jobs/sharing.py):
     ``InvalidChannel`` unless its namespace carries jobs, ``ChannelForbidden`` unless the
-    owner may read it.
+    owner may read it. ``rerun_of`` links the new Job to the one it repeats (``job_rerun``).
     """
     settings = conf.get()
     spec = get_spec(task)
@@ -62,7 +63,12 @@ def job_submit(
     try:
         with transaction.atomic():
             job = Job.objects.create(
-                owner=owner, task=task, params=clean, idempotency_key=idempotency_key, channel=channel
+                owner=owner,
+                task=task,
+                params=clean,
+                idempotency_key=idempotency_key,
+                channel=channel,
+                rerun_of=rerun_of,
             )
             transaction.on_commit(lambda: _dispatch(job, spec))
     except IntegrityError:
@@ -83,6 +89,7 @@ def _dispatch(job: Job, spec: JobSpec) -> None:
         publish(job.owner_id, "job.queued", queued, job=job_id)
         if job.channel is not None:
             share(job.channel, job_id, "job.queued", queued)
+        console.tell(job_id, "job.queued", {**queued, "owner": job.owner_id})
         spec.celery_task.apply_async(args=[job_id], task_id=job_id)
     except (OperationalError, RedisError, OSError) as exc:
         logger.error("cannot enqueue job %s: %s", job_id, exc)
@@ -94,6 +101,7 @@ def _dispatch(job: Job, spec: JobSpec) -> None:
                 publish(job.owner_id, "job.failed", failed, job=job_id)
             if job.channel is not None:
                 share(job.channel, job_id, "job.failed", failed)
+            console.tell(job_id, "job.failed", failed)
         raise EnqueueUnavailable("the job queue is unavailable; try again shortly") from exc
 
 
@@ -114,8 +122,18 @@ def job_cancel(*, owner: Any, job_id: Any) -> Job:
         publish(job.owner_id, "job.cancelled", cancelled, job=str(job.pk))
         if job.channel is not None:
             share(job.channel, str(job.pk), "job.cancelled", cancelled)
+        console.tell(str(job.pk), "job.cancelled", cancelled)
     elif job.status == JobStatus.RUNNING:
         job.request_cancel()
     elif job.status != JobStatus.CANCELLED:
         raise JobAlreadyFinished(job.status)
     return job
+
+
+def job_rerun(job: Job) -> Job:
+    """Start a new Job of ``job``'s task with its params, for its owner, linked to it.
+
+    The new Job goes through ``job_submit``: the owner's cap, the task still being
+    registered and the params still valid are checked again, and the same errors raised.
+    """
+    return job_submit(owner=job.owner, task=job.task, params=job.params, channel=job.channel, rerun_of=job)
