@@ -19,8 +19,8 @@ import orjson
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from jobs import alerts, conf, metrics
-from jobs.context import JobContext
+from jobs import alerts, conf, console, metrics
+from jobs.context import JobContext, progress_data
 from jobs.exceptions import JobCancelled, JobFailed
 from jobs.models import Job, JobStatus
 from jobs.registry import JobSpec, get_spec
@@ -95,7 +95,7 @@ def _attempt(job: Job, spec: JobSpec, emit: Any, *, is_cancelled: Any) -> None:
         task=job.task,
         attempt=attempt,
         emit=emit,
-        save_progress=job.set_progress,
+        save_progress=partial(_save_progress, job),
         is_cancelled=is_cancelled,
         max_hz=settings.progress_max_hz,
         db_interval=settings.progress_db_interval_s,
@@ -173,6 +173,12 @@ def recover_lost(job: Job) -> None:
         get_spec(job.task).celery_task.apply_async(args=[str(job.id)], task_id=str(job.id))
 
 
+def _save_progress(job: Job, current: float, total: float | None, message: str) -> None:
+    """Write progress to the row, and tell the console: at the row's rate, not the owner's."""
+    job.set_progress(current, total, message)
+    console.tell(str(job.pk), "job.progress", progress_data(current, total, message))
+
+
 def _emit(owner_id: int, job_id: str, channel: str | None, type: str, data: dict[str, Any]) -> None:
     if type == "job.progress":
         publish(owner_id, type, data, job=job_id)  # JobContext retries on its next tick
@@ -185,6 +191,8 @@ def _emit(owner_id: int, job_id: str, channel: str | None, type: str, data: dict
     _publish_until(deadline, publish, owner_id, type, data, job_id)
     if channel is not None and shared(type):
         _publish_until(deadline, publish_to, channel, type, data, job_id)
+    if shared(type):
+        console.tell(job_id, type, data)  # once: the operators' page reloads the row anyway
 
 
 def _publish_until(

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from jobs.console import CHANNEL
 from jobs.models import Job, JobStatus
+from jobs.runtime import execute
 from jobs.services import job_submit
 from realtime.namespaces import may_read, parse
 from realtime.stream import read_stream
@@ -282,3 +283,17 @@ def test_the_feed_is_off_with_jobs_console_live_false(viewer: User, alice: Any, 
     client_for(viewer).post(reverse("admin:jobs_job_cancel", args=[job.pk]))
     assert 'data-channel="console:jobs"' not in client_for(viewer).get(CHANGELIST).content.decode()
     assert console_events() == []
+
+
+def test_a_worker_tells_the_feed_each_lifecycle_step_and_progress_at_the_rows_rate(
+    alice: Any, settings: Any
+) -> None:
+    settings.JOBS_PROGRESS_DB_INTERVAL_S = 3600  # the row gets progress once: at the end
+    job = submit(alice, task="demo.count", params={"n": 50})
+    execute(str(job.pk), task_name="demo.count")
+    steps = [(e["type"], e["job"]) for e in console_events()]
+    lifecycle = ("job.queued", "job.started", "job.progress", "job.succeeded")
+    assert steps == [(t, str(job.pk)) for t in lifecycle]
+    [progress] = (e["data"] for e in console_events() if e["type"] == "job.progress")
+    assert (progress["current"], progress["total"], progress["percent"]) == (50, 50, 100.0)
+    assert len([e for e in events_of(alice) if e["type"] == "job.progress"]) >= 1  # the owner's own
