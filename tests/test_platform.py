@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -165,3 +166,29 @@ def test_production_refuses_the_dev_secret_key_and_public_debug() -> None:
     assert no_key.returncode != 0 and "SECRET_KEY must be set" in no_key.stderr
     assert public_debug.returncode != 0 and "DEBUG is on with a public host" in public_debug.stderr
     assert fine.returncode == 0, fine.stderr
+
+
+def test_the_grafana_dashboard_charts_every_metric_coucou_exports_by_its_real_names() -> None:
+    from prometheus_client import REGISTRY
+
+    import config.metrics
+    import jobs.metrics
+    import realtime.metrics  # noqa: F401 - registers the metrics
+
+    suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_count", "_sum")}
+    exported: dict[str, str] = {}  # a sample name -> its family
+    for family in REGISTRY.collect():
+        if family.name.startswith("coucou_"):
+            for suffix in suffixes[family.type]:
+                exported[family.name + suffix] = family.name
+    dashboard = json.loads((ROOT / "platform" / "grafana-dashboard.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])]
+    used = {name for expr in exprs for name in re.findall(r"\bcoucou_\w+", expr)}
+    assert used - exported.keys() == set(), "the dashboard names metrics Coucou does not export"
+    assert set(exported.values()) - {exported[name] for name in used} == set(), "metrics not charted"
+    assert dashboard["__inputs"][0]["pluginId"] == "prometheus"
+    assert all(
+        panel["datasource"]["uid"] == "${DS_PROMETHEUS}"
+        for panel in dashboard["panels"]
+        if "targets" in panel
+    )
