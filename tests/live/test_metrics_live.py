@@ -117,7 +117,8 @@ async def test_jobs_move_the_workers_counters_and_histograms(stack: Stack) -> No
 async def test_sockets_frames_latency_and_http_requests_on_web(stack: Stack) -> None:
     token = stack.token("metrics-web")
     url = web_url(stack)
-    before = await scrape(url)
+    # This module's stack: once the earlier tests' sockets have closed, none is open.
+    before = await eventually(url, lambda s: value(s, "coucou_ws_open_sockets", auth="bearer") == 0)
     async with stack.ws(token) as ws, stack.http(token) as http:
         await recv_json(ws)
         opened = await eventually(
@@ -135,24 +136,27 @@ async def test_sockets_frames_latency_and_http_requests_on_web(stack: Stack) -> 
         assert (await http.get(f"/api/jobs/{job_id}")).status_code == 200
         assert (await http.get("/no/such/page")).status_code == 404
 
-    live = len(frames)  # job.queued, job.started, coucou, job.succeeded: each a live frame
+    sent = len(frames)  # job.queued, job.started, coucou, job.succeeded
+
+    def timed(samples: Samples) -> float:
+        return value(samples, "coucou_ws_publish_to_send_seconds_count")
 
     def moved(after: Samples) -> bool:
         return (
             value(after, "coucou_ws_frames_sent_total")
-            >= value(before, "coucou_ws_frames_sent_total") + 1 + live
-            and value(after, "coucou_ws_publish_to_send_seconds_count")
-            >= value(before, "coucou_ws_publish_to_send_seconds_count") + live
+            >= value(before, "coucou_ws_frames_sent_total") + 1 + sent
+            and timed(after) >= timed(before) + 1
             and value(after, "coucou_ws_open_sockets", auth="bearer")
             == value(before, "coucou_ws_open_sockets", auth="bearer")
         )
 
     after = await eventually(url, moved)
     assert moved(after), {k: v for k, v in after.items() if k[0].startswith("coucou_ws")}
-    # Published and sent on one machine: well under a second each.
-    assert value(after, "coucou_ws_publish_to_send_seconds_bucket", le="1.0") == value(
-        after, "coucou_ws_publish_to_send_seconds_count"
-    )
+    # Each frame sent by the live path is timed; one the 1 s sweep sent first (a busy
+    # machine) is not: its live copy is dropped as a duplicate.
+    assert timed(after) <= timed(before) + sent
+    # Published and sent on one machine: well under a few seconds each.
+    assert value(after, "coucou_ws_publish_to_send_seconds_bucket", le="2.5") == timed(after)
     for route, method, status in [
         ("/api/coucou", "POST", "202"),
         ("/api/jobs/<job_id>", "GET", "200"),
@@ -215,6 +219,8 @@ async def test_a_job_that_waited_past_the_threshold_is_alerted_once(stack: Stack
         before, "coucou_job_long_waits_total", task="coucou"
     )
     log = (stack.tmp / "worker-w1.log").read_text().splitlines()
-    alerts = [line for line in log if f"long wait: job {late} (coucou) started after" in line]
+    # Seen either by the workers' sweep while it still waits, or by the claim that starts it.
+    alerts = [line for line in log if f"long wait: job {late} (coucou) " in line]
     assert len(alerts) == 1 and "WARNING/" in alerts[0], alerts
+    assert " has waited " in alerts[0] or " started after " in alerts[0], alerts
     assert not [line for line in log if "long wait: job" in line and any(s in line for s in sleepers)]
