@@ -5,6 +5,10 @@ The guard (``METRICS_TOKEN``, ``METRICS_ALLOWED_IPS``) admits a scrape that carr
 endpoint does not exist (404). The address is the peer's (``REMOTE_ADDR``): behind a proxy it
 is the proxy's, so there the token is the guard, or the proxy keeps ``/metrics`` to itself.
 Workers serve their pool's metrics with the same guard (config/worker.py).
+
+With ``METRICS_ENABLED`` off nothing is collected (realtime/metrics.py), the request count
+below is not installed, and ``/metrics``, the web's and each worker's, answers 404: no guard
+admits a scrape of metrics that do not exist.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.http import Http404, HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, generate_latest
 
+from realtime.metrics import ENABLED, collecting
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-http_requests = Counter(
+http_requests = collecting(Counter)(
     "coucou_http_requests",
     "HTTP requests answered, by method, route pattern (unmatched: no route) and status.",
     ["method", "route", "status"],
@@ -39,7 +45,8 @@ def _networks(entries: tuple[str, ...]) -> tuple[Network, ...]:
 
 
 def guard_configured() -> bool:
-    return bool(settings.METRICS_TOKEN or settings.METRICS_ALLOWED_IPS)
+    """Whether ``/metrics`` exists: metrics collected, and a token or an allowlist to admit a scrape."""
+    return ENABLED and bool(settings.METRICS_TOKEN or settings.METRICS_ALLOWED_IPS)
 
 
 def admits(authorization: str | None, remote_addr: str | None) -> bool:
@@ -81,6 +88,8 @@ class RequestMetrics:
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        if not ENABLED:
+            raise MiddlewareNotUsed  # Django leaves it out of the chain: no cost per request
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> Any:

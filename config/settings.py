@@ -297,6 +297,9 @@ API_ENQUEUE_RATE = os.environ.get("API_ENQUEUE_RATE", "60/m")  # per user, POST 
 CHAT_MESSAGE_RATE = os.environ.get("CHAT_MESSAGE_RATE", "30/m")  # per user, chat messages
 
 # --- Metrics (config/metrics.py) -----------------------------------------------------------
+# Off (METRICS_ENABLED=0): nothing is collected, web or worker, and /metrics answers 404;
+# read once, when the metrics modules are imported. The bench measures what collecting costs.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
 # /metrics on web, and each worker's own endpoint, answer a scrape that carries
 # "Authorization: Bearer <METRICS_TOKEN>" or comes from an address in METRICS_ALLOWED_IPS
 # (addresses or networks: 10.0.0.0/8). With neither set they answer 404: never open.

@@ -5,12 +5,18 @@ Written from the pool's children and the main process (whose sweep recovers lost
 prometheus_client. Every metric here has labels, so none writes a file before its first use:
 the worker wipes that directory at start-up, before the first job. Labels are task names
 (registered, so a closed set) and fixed words. A job is counted a few times per run, next to
-a database write each time: ``.labels()`` per call is cheap enough here.
+a database write each time: ``.labels()`` per call is cheap enough here. With
+``METRICS_ENABLED`` off they record nothing (realtime/metrics.py's ``collecting``).
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+import prometheus_client
+
+from realtime.metrics import collecting
+
+Counter = collecting(prometheus_client.Counter)
+Histogram = collecting(prometheus_client.Histogram)
 
 WAIT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 RUN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)

@@ -3,13 +3,57 @@
 The children a hot path touches (every frame sent, every live event) are bound here once:
 ``.labels()`` looks its child up under a lock, several times the cost of the ``inc()`` itself.
 Labels are closed sets (auth kinds, close codes), never anything a client sends.
+
+With ``METRICS_ENABLED`` off (read once, here) every metric is a stand-in that records
+nothing (``collecting``, which jobs/metrics.py uses too): the bound children stay bound, so a
+hot path makes the same calls either way, into an empty method.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from typing import Any, TypeVar, cast
+
+import prometheus_client
+from django.conf import settings
 
 from realtime import protocol
+
+ENABLED: bool = settings.METRICS_ENABLED
+M = TypeVar("M")
+
+
+class _Off:
+    """A metric, and its children, that records nothing."""
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def labels(self, *values: Any, **labels: Any) -> _Off:
+        return self
+
+    def inc(self, amount: float = 1) -> None:
+        pass
+
+    def dec(self, amount: float = 1) -> None:
+        pass
+
+    def set(self, value: float) -> None:
+        pass
+
+    def observe(self, amount: float) -> None:
+        pass
+
+
+def collecting(metric: type[M]) -> type[M]:
+    """``metric`` (a prometheus_client class), or with ``METRICS_ENABLED`` off a stand-in."""
+    return metric if ENABLED else cast("type[M]", _Off)
+
+
+Counter = collecting(prometheus_client.Counter)
+Gauge = collecting(prometheus_client.Gauge)
+Histogram = collecting(prometheus_client.Histogram)
 
 AUTH_KINDS = ("session", "bearer", "ticket", "anonymous")
 

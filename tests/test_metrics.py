@@ -1,7 +1,13 @@
-"""``/metrics`` and its guard, the HTTP request count, and the workers' job metrics, in-process."""
+"""``/metrics`` and its guard, the HTTP request count, and the workers' job metrics, in-process;
+``METRICS_ENABLED`` off, in a process of its own."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,3 +131,68 @@ def test_a_job_cancelled_while_its_worker_died_is_a_forced_cancel(alice: Any) ->
     recover_lost(row)
     assert sample("coucou_job_forced_cancels_total", task="demo.sleep") == forced + 1
     assert sample("coucou_jobs_total", task="demo.sleep", outcome="cancelled") == cancelled + 1
+
+
+# --- METRICS_ENABLED off: read once at import, so each case runs in a fresh process ----------
+
+_PROBE = """
+import json
+import django
+django.setup()
+from django.core.exceptions import MiddlewareNotUsed
+from django.test import Client
+from django.test.utils import setup_test_environment
+from prometheus_client import REGISTRY
+import config.metrics, jobs.metrics
+from realtime import metrics
+
+setup_test_environment()
+metrics.frames_sent.inc()
+metrics.OPEN["bearer"].inc()
+metrics.publish_to_send.observe(0.002)
+jobs.metrics.ended("demo.count", "succeeded")
+scrape = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer tok")
+try:
+    config.metrics.RequestMetrics(lambda request: None)
+    middleware = True
+except MiddlewareNotUsed:
+    middleware = False
+print(json.dumps({
+    "kinds": sorted({type(m).__name__ for m in (metrics.frames_sent, metrics.GAP_LIVE, jobs.metrics.jobs)}),
+    "frames": REGISTRY.get_sample_value("coucou_ws_frames_sent_total"),
+    "open": REGISTRY.get_sample_value("coucou_ws_open_sockets", {"auth": "bearer"}),
+    "jobs": REGISTRY.get_sample_value("coucou_jobs_total", {"task": "demo.count", "outcome": "succeeded"}),
+    "families": sorted(f.name for f in REGISTRY.collect() if f.name.startswith("coucou_")),
+    "scrape": scrape.status_code,
+    "middleware": middleware,
+}))
+"""
+
+
+def _probe(enabled: str) -> dict[str, Any]:
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "METRICS_ENABLED": enabled}
+    env["METRICS_TOKEN"] = "tok"  # a guard that would admit the scrape
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        env=env, cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_with_metrics_off_nothing_is_collected_and_metrics_do_not_exist() -> None:
+    off = _probe("0")
+    assert off["kinds"] == ["_Off"]
+    assert off["frames"] is off["open"] is off["jobs"] is None
+    assert off["families"] == []
+    assert off["scrape"] == 404
+    assert off["middleware"] is False
+
+
+def test_the_probe_sees_metrics_when_they_are_on() -> None:
+    on = _probe("1")
+    assert on["kinds"] == ["Counter"]
+    assert (on["frames"], on["open"], on["jobs"]) == (1.0, 1.0, 1.0)
+    assert "coucou_http_requests" in on["families"]
+    assert on["scrape"] == 200
+    assert on["middleware"] is True
