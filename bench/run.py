@@ -3,7 +3,8 @@
 Phases, all on loopback, in one run:
 1. publish-side figures from one worker-like process (bench/micro.py);
 2. ``POST /api/coucou`` → frame through a real Celery worker (bench/rest.py), once every
-   target holds its 1,000 idle sockets;
+   target holds its 1,000 idle sockets; then, with metrics off in the web process and a
+   worker of their own, the same against ``coucou_nometrics``;
 3. paced load against Coucou and the two seed-style relays, 1,000 sockets each, rate by rate,
    then 2x each one's zero-loss rate (bench/sweep.py);
 4. RSS of a fresh Coucou web process per idle socket at 1,000 and 10,000 sockets, and
@@ -76,7 +77,7 @@ FULL = Config(
     hold_s=25,
     budget_s=560,
     rss_phase=True,
-    variants=(),
+    variants=("coucou_nometrics",),
 )
 QUICK = Config(
     name="quick",
@@ -94,7 +95,7 @@ QUICK = Config(
     hold_s=0,
     budget_s=105,
     rss_phase=False,
-    variants=(),
+    variants=("coucou_nometrics",),
 )
 
 
@@ -206,18 +207,27 @@ def run(cfg: Config) -> dict[str, Any]:
         log(
             f"publish: {micro['publish'][0]['calls_per_s']}/s; progress: {micro['progress']['calls_per_s']}/s"
         )
-        stack.worker()
+        worker = stack.worker()
         client = stack.helper("client", "-m", "bench.client")
         names = [*report.TARGETS, *cfg.variants]
         load = bring_up(stack, client, names, users[: cfg.sockets], publishers=cfg.publishers, log=log)
-        # what the later phases need: 2x runs, REST, the 10,000 sockets, stopping
+        # what the later phases need: 2x runs (one per target, variants included), closing
+        # the sockets, the 10,000 sockets, stopping
         reserve = (
             len(names) * (cfg.overload_s + cfg.overload_quiet_s + 2) + 8 + (150 if cfg.rss_phase else 0) + 5
         )
         # Before the load phases: one request at a time, with every target's 1,000 sockets
         # open and idle, not while a web process still drains an overload backlog.
-        rest = rest_phase(next(t for t in load if t.name == "coucou").server, users[-1][1], cfg)
+        by_name = {t.name: t for t in load}
+        rest = rest_phase(by_name["coucou"].server, users[-1][1], cfg)
         log(f"POST /api/coucou -> frame: {rest['frame_ms']}")
+        rest_off = None
+        if "coucou_nometrics" in by_name:
+            # The job's metrics are the worker's: a worker without them for the web without them.
+            worker.stop()
+            stack.worker(env={"METRICS_ENABLED": "0"}, name="worker-nometrics")
+            rest_off = rest_phase(by_name["coucou_nometrics"].server, users[-1][1], cfg)
+            log(f"POST /api/coucou -> frame, metrics off: {rest_off['frame_ms']}")
         sweep(
             client,
             load,
@@ -254,6 +264,7 @@ def run(cfg: Config) -> dict[str, Any]:
         micro=micro,
         targets=targets,
         rest=rest,
+        rest_off=rest_off,
         rss=rss,
         machine_info=machine.describe(cpu_before, time.time() - started, reference_at_start=reference),
     )

@@ -150,10 +150,12 @@ class Stack:
             server.wait_ready()
         return server
 
-    def worker(self, concurrency: int = 2) -> Proc:
-        log = self.logs / "worker.log"
+    def worker(
+        self, concurrency: int = 2, *, env: dict[str, str] | None = None, name: str = "worker"
+    ) -> Proc:
+        log = self.logs / f"{name}.log"
         proc = Proc(
-            "worker",
+            name,
             [
                 str(BIN / "celery"),
                 "-A",
@@ -168,7 +170,7 @@ class Stack:
                 "--without-mingle",
                 "--without-gossip",
             ],
-            env=self.env,
+            env={**self.env, **(env or {})},
             cwd=ROOT,
             log=log,
         ).start()

@@ -33,6 +33,8 @@ SPECS: dict[str, TargetSpec] = {
     # variants, for before/after measurements
     "coucou_uvloop": TargetSpec("config.asgi:application", "coucou", uvloop=True),
     "coucou_nohiredis": TargetSpec("config.asgi:application", "coucou", {"PYTHONPATH": str(NOHIREDIS)}),
+    # Coucou collecting no metrics: what they cost (make bench runs it beside coucou)
+    "coucou_nometrics": TargetSpec("config.asgi:application", "coucou", {"METRICS_ENABLED": "0"}),
     "relay_pubsub_uvloop": _relay("pubsub", uvloop=True),
 }
 
