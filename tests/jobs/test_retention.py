@@ -291,7 +291,15 @@ def test_a_sweep_cut_short_by_its_budget_lets_the_next_sweep_go_on(alice, redis_
     assert purge_expired_jobs() is None
 
 
-def test_a_failing_check_neither_stops_the_others_nor_the_thread(db, monkeypatch, caplog):
+@pytest.fixture
+def in_test_transaction(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep runs in its own thread, whose connection it replaces when broken or old; run
+    here in the test's thread, that would close the test's connection (in its transaction)."""
+    monkeypatch.setattr(reaper, "close_old_connections", lambda: None)
+
+
+@pytest.mark.usefixtures("in_test_transaction")
+def test_a_failing_check_neither_stops_the_others_nor_the_thread(monkeypatch, caplog):
     ran: list[str] = []
 
     def broken() -> None:
@@ -306,6 +314,7 @@ def test_a_failing_check_neither_stops_the_others_nor_the_thread(db, monkeypatch
     assert "breaking failed: database is gone" in caplog.text
 
 
+@pytest.mark.usefixtures("in_test_transaction")
 def test_the_sweep_runs_the_reaper_and_the_purge(alice, redis_db, settings):
     settings.JOBS_RETENTION_DAYS = 30
     finished(alice, days_ago=31)
