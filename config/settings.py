@@ -287,7 +287,8 @@ JOBS_ENABLE_CRASH_DEMO = env_bool("JOBS_ENABLE_CRASH_DEMO", False)
 JOBS_LONG_WAIT_S = float(os.environ.get("JOBS_LONG_WAIT_S", 60))
 # Retention (jobs/retention.py): finished jobs are purged this many days after they finish
 # (0: never, by the workers; `manage.py purge_jobs` still purges on demand), checked by one
-# worker at a time every JOBS_PURGE_INTERVAL_S, JOBS_PURGE_BATCH_SIZE rows per transaction.
+# worker at a time every JOBS_PURGE_INTERVAL_S (0: not by the workers' sweep; Celery beat
+# runs the task coucou.purge_jobs instead), JOBS_PURGE_BATCH_SIZE rows per transaction.
 JOBS_RETENTION_DAYS = float(os.environ.get("JOBS_RETENTION_DAYS", "30") or 0)
 JOBS_PURGE_INTERVAL_S = float(os.environ.get("JOBS_PURGE_INTERVAL_S", 3600))
 JOBS_PURGE_BATCH_SIZE = env_int("JOBS_PURGE_BATCH_SIZE", 1000)

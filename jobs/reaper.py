@@ -53,11 +53,12 @@ def reap_lost_jobs() -> int:
 def purge_expired_jobs() -> int | None:
     """Purge the finished jobs past ``JOBS_RETENTION_DAYS``, at most once per
     ``JOBS_PURGE_INTERVAL_S`` across all workers; return how many, or None when it was not
-    this call's turn (another worker purged within the interval) or retention is off.
+    this call's turn (another worker purged within the interval), retention is off, or
+    ``JOBS_PURGE_INTERVAL_S`` is 0 (Celery beat runs ``coucou.purge_jobs`` instead).
     """
     settings = conf.get()
     period = retention_period()
-    if period is None:
+    if period is None or settings.purge_interval_s <= 0:  # off, or left to Celery beat
         return None
     client = sync_client()
     lock_s = max(1, round(settings.purge_interval_s))

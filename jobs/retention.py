@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
@@ -70,3 +71,13 @@ def purge_finished(
             on_batch(deleted, total)
         if len(pks) < batch_size or (deadline is not None and time.monotonic() >= deadline):
             return total
+
+
+@shared_task(name="coucou.purge_jobs", ignore_result=True)
+def purge_expired() -> int:
+    """For Celery beat, if you run one (set ``JOBS_PURGE_INTERVAL_S=0`` to leave the purge to
+    it): purge the finished jobs past ``JOBS_RETENTION_DAYS``; 0 when retention is off."""
+    period = retention_period()
+    if period is None:
+        return 0
+    return purge_finished(older_than=period, batch_size=conf.get().purge_batch_size)

@@ -279,6 +279,24 @@ def test_the_sweep_does_nothing_when_retention_is_off(alice, redis_db, settings)
     assert not redis_db.exists(PURGE_LOCK_KEY)
 
 
+def test_with_interval_0_the_sweep_leaves_the_purge_to_celery_beat(alice, redis_db, settings):
+    from config.celery_app import app
+    from jobs.retention import purge_expired
+
+    settings.JOBS_RETENTION_DAYS, settings.JOBS_PURGE_INTERVAL_S = 30, 0
+    old = finished(alice, days_ago=31)
+    young = finished(alice, days_ago=1)
+    assert purge_expired_jobs() is None
+    assert remaining() == {old.pk, young.pk}
+    # The beat schedule's task, registered with the worker's app by name.
+    assert app.tasks["coucou.purge_jobs"].name == purge_expired.name == "coucou.purge_jobs"
+    assert purge_expired() == 1
+    assert remaining() == {young.pk}
+    settings.JOBS_RETENTION_DAYS = 0
+    finished(alice, days_ago=99)
+    assert purge_expired() == 0
+
+
 def test_a_sweep_cut_short_by_its_budget_lets_the_next_sweep_go_on(alice, redis_db, settings, monkeypatch):
     settings.JOBS_RETENTION_DAYS = 30
     settings.JOBS_PURGE_BATCH_SIZE = 2
