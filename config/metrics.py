@@ -24,6 +24,7 @@ from django.core.exceptions import ImproperlyConfigured, MiddlewareNotUsed
 from django.http import Http404, HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, generate_latest
 
+from jobs.backlog import JobBacklog
 from realtime.metrics import ENABLED, collecting
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -33,6 +34,10 @@ http_requests = collecting(Counter)(
     "HTTP requests answered, by method, route pattern (unmatched: no route) and status.",
     ["method", "route", "status"],
 )
+# The queue's depth from the Job rows, read at each scrape of a web process (jobs/backlog.py):
+# in a registry of its own, so that nothing else (tests, the workers) queries for it.
+BACKLOG = CollectorRegistry()
+BACKLOG.register(JobBacklog())
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -71,13 +76,14 @@ def exposition(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """This web process's metrics (sockets, frames, HTTP requests), in Prometheus' text format."""
+    """This web process's metrics (sockets, frames, HTTP requests) and the job backlog, in
+    Prometheus' text format."""
     if not guard_configured():
         raise Http404
     if not admits(request.headers.get("Authorization"), request.META.get("REMOTE_ADDR")):
         return HttpResponse("forbidden\n", status=403, content_type="text/plain")
     body, content_type = exposition()
-    return HttpResponse(body, content_type=content_type)
+    return HttpResponse(body + generate_latest(BACKLOG), content_type=content_type)
 
 
 class RequestMetrics:

@@ -127,11 +127,14 @@ def serve_metrics() -> None:
     from django.conf import settings
 
     from config import metrics
+    from realtime import metrics as realtime_metrics
 
     port, host = settings.METRICS_WORKER_PORT, settings.METRICS_WORKER_HOST
     if not port or _server is not None or not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return
-    if not metrics.guard_configured():
+    if not realtime_metrics.ENABLED:
+        logger.warning("METRICS_WORKER_PORT is set but METRICS_ENABLED is off: its /metrics answers 404")
+    elif not metrics.guard_configured():
         logger.warning("METRICS_WORKER_PORT is set but neither METRICS_TOKEN nor METRICS_ALLOWED_IPS: "
                        "the worker's /metrics answers 404")  # fmt: skip
     try:
