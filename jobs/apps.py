@@ -8,5 +8,6 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         # Register the built-in jobs and every installed app's ``jobs`` module.
         from jobs import builtins, reaper  # noqa: F401 - registers jobs and the reaper
+        from jobs.tasks_backend import runner  # noqa: F401 - django.tasks' Celery task and names
 
         autodiscover_modules("jobs")

@@ -132,10 +132,24 @@ def job(
     return register
 
 
+# Names no ``@job`` registered, answered by a resolver of their prefix ("django:<module path>",
+# jobs/tasks_backend/runner.py). A resolver must not import what it is named, and its spec must
+# refuse to be submitted by clients: the names come from clients too.
+_resolvers: dict[str, Callable[[str], JobSpec]] = {}
+
+
+def add_resolver(prefix: str, resolve: Callable[[str], JobSpec]) -> None:
+    """Let ``get_spec`` answer ``"<prefix>:<rest>"`` with ``resolve(rest)`` (or its UnknownTask)."""
+    _resolvers[prefix] = resolve
+
+
 def get_spec(name: str) -> JobSpec:
     try:
         return _registry[name]
     except KeyError:
+        prefix, colon, rest = name.partition(":")
+        if colon and prefix in _resolvers:
+            return _resolvers[prefix](rest)
         raise UnknownTask(name) from None
 
 
