@@ -3,5 +3,14 @@
 from realtime.channels import kick, publish_to, publish_to_on_commit
 from realtime.namespaces import ChannelError, namespace
 from realtime.stream import publish
+from realtime.transient import send_transient
 
-__all__ = ("ChannelError", "kick", "namespace", "publish", "publish_to", "publish_to_on_commit")
+__all__ = (
+    "ChannelError",
+    "kick",
+    "namespace",
+    "publish",
+    "publish_to",
+    "publish_to_on_commit",
+    "send_transient",
+)

@@ -38,6 +38,7 @@ from realtime.groups import Stream, user_stream
 from realtime.presence import Member, ip_sockets_key, leases_for_loop, user_sockets_key
 from realtime.stream import RELAY_MESSAGE_TYPE, aheads, aread_stream
 from realtime.sweep import sweep_for_loop
+from realtime.transient import TRANSIENT_MESSAGE_TYPE
 
 logger = logging.getLogger(__name__)
 _count_frame = metrics.frames_sent.inc
@@ -82,6 +83,8 @@ class EventsConsumer(AsyncWebsocketConsumer):
         # tests/realtime/test_dispatch_seam.py fails if Channels' dispatch starts doing more.
         if message["type"] == RELAY_MESSAGE_TYPE:
             await self.realtime_event(message)
+        elif message["type"] == TRANSIENT_MESSAGE_TYPE:
+            await self.realtime_transient(message)
         else:
             await super().dispatch(message)
 
@@ -344,6 +347,12 @@ class EventsConsumer(AsyncWebsocketConsumer):
         published_ms = message.get("t")  # absent from a relay of an older Coucou
         if published_ms is not None:
             _observe_latency(max(0.0, time.time() - published_ms / 1000))
+
+    async def realtime_transient(self, message: dict[str, Any]) -> None:
+        # Not numbered: relayed as it comes, in the order the user's group delivers it
+        # (realtime/transient.py). Only to the user's own sockets, which always have a stream.
+        if self.own is not None:
+            await self.send(text_data=message["frame"])
 
     async def realtime_presence(self, message: dict[str, Any]) -> None:
         # Usernames, for signed-in readers only, as GET /api/realtime/presence/... is.
