@@ -274,6 +274,13 @@ REALTIME_MAX_ANONYMOUS_PER_IP = env_int("REALTIME_MAX_ANONYMOUS_PER_IP", 20)
 REALTIME_PRESENCE_TTL_S = float(os.environ.get("REALTIME_PRESENCE_TTL_S", 15))
 JOBS_PROGRESS_MAX_HZ = float(os.environ.get("JOBS_PROGRESS_MAX_HZ", 10))
 JOBS_PROGRESS_DB_INTERVAL_S = float(os.environ.get("JOBS_PROGRESS_DB_INTERVAL_S", 1))
+# Streamed output (ctx.stream(key), jobs/output.py): each (job, key) is kept JOBS_OUTPUT_TTL_S
+# after its last write, up to JOBS_OUTPUT_MAX_BYTES (a write past it raises OutputTooLarge);
+# writes are sent in batches every JOBS_OUTPUT_BATCH_MS or JOBS_OUTPUT_BATCH_BYTES.
+JOBS_OUTPUT_TTL_S = env_int("JOBS_OUTPUT_TTL_S", 24 * 3600)
+JOBS_OUTPUT_MAX_BYTES = env_int("JOBS_OUTPUT_MAX_BYTES", 16 * 1024 * 1024)
+JOBS_OUTPUT_BATCH_MS = float(os.environ.get("JOBS_OUTPUT_BATCH_MS", 50))
+JOBS_OUTPUT_BATCH_BYTES = env_int("JOBS_OUTPUT_BATCH_BYTES", 16 * 1024)
 # Lifecycle: see the README's "Guarantees and limits".
 JOBS_MAX_ATTEMPTS = env_int("JOBS_MAX_ATTEMPTS", 3)  # runs of a job whose worker keeps dying
 JOBS_HEARTBEAT_TTL_S = float(os.environ.get("JOBS_HEARTBEAT_TTL_S", 10))

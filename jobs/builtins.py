@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
+from collections.abc import Iterator
 
 from django.conf import settings
 from ninja import Field, Schema
@@ -75,6 +77,55 @@ def flaky(ctx: JobContext, params: FlakyParams) -> dict[str, int]:
     if ctx.attempt <= params.failures:
         raise ConnectionError(f"attempt {ctx.attempt} of a flaky job failed on purpose")
     return {"succeeded_on_attempt": ctx.attempt}
+
+
+# Jean de La Fontaine, "Le Corbeau et le Renard" (1668): public domain, and not only ASCII.
+FABLE = """\
+Maître Corbeau, sur un arbre perché,
+Tenait en son bec un fromage.
+Maître Renard, par l'odeur alléché,
+Lui tint à peu près ce langage :
+« Hé ! bonjour, Monsieur du Corbeau.
+Que vous êtes joli ! que vous me semblez beau !
+Sans mentir, si votre ramage
+Se rapporte à votre plumage,
+Vous êtes le Phénix des hôtes de ces bois. »
+À ces mots le Corbeau ne se sent pas de joie ;
+Et pour montrer sa belle voix,
+Il ouvre un large bec, laisse tomber sa proie.
+Le Renard s'en saisit, et dit : « Mon bon Monsieur,
+Apprenez que tout flatteur
+Vit aux dépens de celui qui l'écoute :
+Cette leçon vaut bien un fromage, sans doute. »
+Le Corbeau, honteux et confus,
+Jura, mais un peu tard, qu'on ne l'y prendrait plus.
+"""
+
+
+def fable_words(n: int) -> Iterator[str]:
+    """The first ``n`` words of the fable, read again and again, each with the space or line
+    break after it: what ``demo.stream`` writes, one chunk a word."""
+    lines = [line.split() for line in FABLE.splitlines()]
+    chunks = [word + (" " if i < len(words) - 1 else "\n") for words in lines for i, word in enumerate(words)]
+    return itertools.islice(itertools.cycle(list(chunks)), n)
+
+
+class StreamParams(Schema):
+    words: int = Field(200, ge=1, le=100_000, description="How many words to stream.")
+    interval_ms: int = Field(20, ge=0, le=1_000, description="Pause between words, in ms.")
+    key: str = Field("text", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$", description="The output stream's key.")
+
+
+@job("demo.stream", params=StreamParams, description="Stream the words of a fable to an output stream.")
+def stream(ctx: JobContext, params: StreamParams) -> dict[str, int]:
+    pause = params.interval_ms / 1000
+    with ctx.stream(params.key) as out:
+        for i, word in enumerate(fable_words(params.words), 1):
+            out.write(word)
+            ctx.progress(i, params.words, message="streaming")
+            if pause:
+                time.sleep(pause)
+    return {"words": params.words, "bytes": out.size}
 
 
 if getattr(settings, "JOBS_ENABLE_CRASH_DEMO", False):

@@ -27,6 +27,10 @@ class JobsSettings:
     purge_batch_size: int
     long_wait_s: float | None  # None: no long-wait alerts unless a task sets its own
     console_live: bool
+    output_ttl_s: int
+    output_max_bytes: int
+    output_batch_s: float
+    output_batch_bytes: int
 
 
 @functools.cache
@@ -48,6 +52,10 @@ def get() -> JobsSettings:
         purge_batch_size=int(getattr(settings, "JOBS_PURGE_BATCH_SIZE", 1000)),
         long_wait_s=float(getattr(settings, "JOBS_LONG_WAIT_S", 60) or 0) or None,
         console_live=bool(getattr(settings, "JOBS_CONSOLE_LIVE", True)),
+        output_ttl_s=int(getattr(settings, "JOBS_OUTPUT_TTL_S", 24 * 3600)),
+        output_max_bytes=int(getattr(settings, "JOBS_OUTPUT_MAX_BYTES", 16 * 1024 * 1024)),
+        output_batch_s=float(getattr(settings, "JOBS_OUTPUT_BATCH_MS", 50)) / 1000,
+        output_batch_bytes=int(getattr(settings, "JOBS_OUTPUT_BATCH_BYTES", 16 * 1024)),
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from jobs import metrics
 from jobs.exceptions import JobCancelled
+from jobs.output import OutputWriter
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,8 @@ class JobContext:
     - ``check_cancelled()`` (and ``progress()``) raise ``JobCancelled`` once the job is
       cancelled; cancellation is cooperative.
     - ``push(type, data)`` sends an event of the body's own to the job's owner.
+    - ``stream(key)`` opens the job's output stream ``key``: text written to it reaches the
+      owner's sockets in batches and stays readable over REST (jobs/output.py).
     - ``owner`` is the user who started the job (loaded once, on first use).
     """
 
@@ -71,6 +74,7 @@ class JobContext:
         self._next_save = clock() + db_interval
         self._cancelled = False
         self._closed = False
+        self._writers: dict[str, OutputWriter] = {}
         _ticker().watch(self)
 
     @property
@@ -97,6 +101,20 @@ class JobContext:
     def push(self, type: str, data: dict[str, Any] | None = None) -> None:
         """Send an event of the job's own (e.g. ``coucou``) to the job's owner."""
         self._emit(type, dict(data or {}))
+
+    def stream(self, key: str) -> OutputWriter:
+        """The writer of output stream ``key`` (``^[a-z0-9][a-z0-9._-]{0,63}$``, else ValueError).
+
+        ``write(text)`` buffers, ``close()`` (or leaving a ``with`` block) sends the rest; the
+        attempt's end closes every writer still open, before the job's end event. The same
+        writer is returned for a key while it is open.
+        """
+        writer = self._writers.get(key)
+        if writer is None or writer.closed:
+            writer = self._writers[key] = OutputWriter(
+                job_id=self.job_id, owner_id=self.owner_id, key=key, check_cancelled=self.check_cancelled
+            )
+        return writer
 
     def _tick(self) -> None:
         self._flush(save=True)
@@ -135,7 +153,13 @@ class JobContext:
             self._flush(save=False)
 
     def close(self) -> None:
-        """Deliver the last progress value and stop; the runtime calls it before the end event."""
+        """Deliver the last progress value and output, and stop; the runtime calls it before
+        the end event."""
+        for writer in list(self._writers.values()):
+            try:
+                writer.close()
+            except Exception as exc:  # noqa: BLE001 - output never fails a job that ended
+                logger.warning("closing output %s of job %s failed: %s", writer.key, self.job_id, exc)
         self._flush(save=True, final=True)
         _ticker().forget(self)
 

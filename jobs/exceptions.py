@@ -60,3 +60,15 @@ class JobFailed(JobsError):
 
 class JobCancelled(JobsError):
     """Raised inside a job body once its job has been cancelled."""
+
+
+class OutputTooLarge(JobsError):
+    """A write would take a job's output stream past JOBS_OUTPUT_MAX_BYTES; nothing of it is kept."""
+
+
+class OutputNotFound(JobsError):
+    """No such output stream for the job (never opened, or past its retention)."""
+
+
+class InvalidOutputOffset(JobsError):
+    """The offset is past the output's end, or inside a UTF-8 character."""
