@@ -4,7 +4,7 @@ from ninja import NinjaAPI
 
 from api import errors
 from api.auth import api_auth
-from api.routers import events, jobs, realtime, system
+from api.routers import events, jobs, output, realtime, system
 from chat.api import router as chat_router
 from liveblog.api import router as liveblog_router
 
@@ -17,6 +17,7 @@ api = NinjaAPI(
 )
 api.add_router("/", system.router)
 api.add_router("/", jobs.router)
+api.add_router("/", output.router)
 api.add_router("/", events.router)
 api.add_router("/", realtime.router)
 api.add_router("/", chat_router)

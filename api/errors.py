@@ -13,9 +13,11 @@ from jobs.exceptions import (
     ChannelForbidden,
     EnqueueUnavailable,
     InvalidChannel,
+    InvalidOutputOffset,
     InvalidParams,
     JobAlreadyFinished,
     JobNotFound,
+    OutputNotFound,
     ParamsTooLarge,
     TooManyActiveJobs,
     UnknownTask,
@@ -57,7 +59,12 @@ def install(api: NinjaAPI) -> None:
     def channel_forbidden(request: HttpRequest, exc: ChannelForbidden) -> HttpResponse:
         return detail(request, 403, f"you may not read the channel {exc.args[0]!r}")
 
+    @api.exception_handler(InvalidOutputOffset)
+    def invalid_offset(request: HttpRequest, exc: InvalidOutputOffset) -> HttpResponse:
+        return detail(request, 422, [{"loc": ["query", "offset"], "msg": str(exc), "type": "bad_offset"}])
+
     @api.exception_handler(JobNotFound)
+    @api.exception_handler(OutputNotFound)
     @api.exception_handler(Http404)
     def not_found(request: HttpRequest, exc: Exception) -> HttpResponse:
         return detail(request, 404, "Not found")
