@@ -148,53 +148,6 @@ class Job(models.Model):
             return None
         return round(min(100.0, 100.0 * self.progress_current / self.progress_total), 2)
 
-    def _transition(self, allowed: tuple[str, ...], **fields: Any) -> bool:
-        """Apply ``fields`` only if the row's status is still one of ``allowed``.
-
-        Status changes race (a cancel against a worker, a reaper against a redelivery); a
-        conditional UPDATE lets exactly one of them win, and the loser learns it lost.
-        """
-        updated = Job.objects.filter(pk=self.pk, status__in=allowed).update(**fields)
-        if updated:
-            for name, value in fields.items():
-                setattr(self, name, value)
-        else:
-            self.refresh_from_db()
-        return bool(updated)
-
     def set_progress(self, current: float, total: float | None, message: str) -> None:
         self.progress_current, self.progress_total, self.progress_message = current, total, message[:500]
         self.save(update_fields=["progress_current", "progress_total", "progress_message"])
-
-    def mark_succeeded(self, result: Any) -> bool:
-        return self._transition(
-            (JobStatus.RUNNING,),
-            status=JobStatus.SUCCEEDED,
-            result=result,
-            error=None,  # a failed attempt before this one is not the job's error
-            finished_at=timezone.now(),
-        )
-
-    def mark_failed(self, error: dict[str, str]) -> bool:
-        return self._transition(
-            (JobStatus.QUEUED, JobStatus.RUNNING),
-            status=JobStatus.FAILED,
-            error=error,
-            finished_at=timezone.now(),
-        )
-
-    def mark_cancelled(self) -> bool:
-        now = timezone.now()
-        return self._transition(
-            (JobStatus.QUEUED, JobStatus.RUNNING),
-            status=JobStatus.CANCELLED,
-            cancel_requested_at=self.cancel_requested_at or now,
-            finished_at=now,
-        )
-
-    def mark_retrying(self, error: dict[str, str] | None) -> bool:
-        """Back to queued after a failed attempt, to run again."""
-        return self._transition((JobStatus.RUNNING,), status=JobStatus.QUEUED, error=error)
-
-    def request_cancel(self) -> bool:
-        return self._transition((JobStatus.RUNNING,), cancel_requested_at=timezone.now())

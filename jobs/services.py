@@ -1,4 +1,5 @@
-"""The verbs of the job domain: each combines a transaction, an enqueue and a publish."""
+"""The verbs of the job domain: submit, cancel, re-run. Each status change they make goes
+through jobs/lifecycle.py, which sends its event once it is committed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from django.db import IntegrityError, transaction
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from jobs import conf, console, supervision
+from jobs import conf, lifecycle, metrics, supervision
 from jobs.exceptions import (
     EnqueueUnavailable,
     JobAlreadyFinished,
@@ -21,8 +22,7 @@ from jobs.exceptions import (
 )
 from jobs.models import Job, JobStatus
 from jobs.registry import JobSpec, get_spec
-from jobs.sharing import check_channel, share
-from realtime import publish
+from jobs.sharing import check_channel
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,11 @@ def job_submit(
     cap = settings.max_active_per_user
     if cap < 1 or Job.objects.owned_by(owner).active().order_by()[cap - 1 : cap].exists():
         raise TooManyActiveJobs(f"at most {settings.max_active_per_user} queued or running jobs per user")
+    # Inside a caller's transaction, the job is enqueued when it commits (never if it rolls
+    # back), and a broker that refuses it then fails the Job without raising into that commit.
+    # Outside one, it is enqueued right after its row is committed, and EnqueueUnavailable
+    # reaches the caller (the API's 503).
+    deferred = transaction.get_connection().in_atomic_block
     try:
         with transaction.atomic():
             job = Job.objects.create(
@@ -70,10 +75,19 @@ def job_submit(
                 channel=channel,
                 rerun_of=rerun_of,
             )
-            transaction.on_commit(lambda: _dispatch(job, spec))
+            lifecycle.do_queue(job)
     except IntegrityError:
         # A concurrent request with the same key won the race: return its Job.
         return Job.objects.owned_by(owner).get(idempotency_key=idempotency_key)
+    if deferred:
+
+        def enqueue_job() -> None:  # named: Django's robust on_commit logs its __qualname__
+            with contextlib.suppress(EnqueueUnavailable):  # the Job is failed, and told
+                _enqueue(job, spec)
+
+        transaction.on_commit(enqueue_job, robust=True)
+    else:
+        _enqueue(job, spec)
     return job
 
 
@@ -82,26 +96,17 @@ def _json_bytes(params: Any) -> int:
     return len(json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode())
 
 
-def _dispatch(job: Job, spec: JobSpec) -> None:
+def _enqueue(job: Job, spec: JobSpec) -> None:
+    """Send the committed ``job``'s Celery message; if the broker refuses it, fail the Job."""
     job_id = str(job.id)
     try:
-        queued = {"task": job.task, "attempt": 0}
-        publish(job.owner_id, "job.queued", queued, job=job_id)
-        if job.channel is not None:
-            share(job.channel, job_id, "job.queued", queued)
-        console.tell(job_id, "job.queued", {**queued, "owner": job.owner_id})
         spec.celery_task.apply_async(args=[job_id], task_id=job_id)
     except (OperationalError, RedisError, OSError) as exc:
         logger.error("cannot enqueue job %s: %s", job_id, exc)
+        metrics.enqueue_failed(job.task)
+        # With the broker on its own server, job.queued went out: job.failed ends it on the socket.
         error = {"type": "EnqueueUnavailable", "message": "the job queue is unavailable"}
-        if job.mark_failed(error):
-            # With the broker on its own server, job.queued may have gone out: end it on the socket.
-            failed = {"error": error, "attempt": 0}
-            with contextlib.suppress(RedisError, OSError):
-                publish(job.owner_id, "job.failed", failed, job=job_id)
-            if job.channel is not None:
-                share(job.channel, job_id, "job.failed", failed)
-            console.tell(job_id, "job.failed", failed)
+        lifecycle.do_fail(job, error, patient=False)
         raise EnqueueUnavailable("the job queue is unavailable; try again shortly") from exc
 
 
@@ -117,14 +122,11 @@ def job_cancel(*, owner: Any, job_id: Any) -> Job:
     if job.is_finished:
         raise JobAlreadyFinished(job.status)
     supervision.request_cancel(str(job.pk))  # seen by whichever worker runs it, now or later
-    if job.status == JobStatus.QUEUED and job.mark_cancelled():
-        cancelled = {"attempt": job.attempts, "forced": False}
-        publish(job.owner_id, "job.cancelled", cancelled, job=str(job.pk))
-        if job.channel is not None:
-            share(job.channel, str(job.pk), "job.cancelled", cancelled)
-        console.tell(str(job.pk), "job.cancelled", cancelled)
-    elif job.status == JobStatus.RUNNING:
-        job.request_cancel()
+    if job.status == JobStatus.QUEUED and lifecycle.do_cancel(job, patient=False):
+        return job  # it never runs
+    # Running (perhaps claimed just now): its worker stops it, and says so.
+    if job.status == JobStatus.RUNNING:
+        lifecycle.do_request_cancel(job)
     elif job.status != JobStatus.CANCELLED:
         raise JobAlreadyFinished(job.status)
     return job

@@ -18,7 +18,8 @@ from jobs.registry import get_spec
 from jobs.runtime import execute
 from tests.conftest import make_job
 
-pytestmark = pytest.mark.usefixtures("redis_db")
+# Committed for real: a transition's event leaves on commit (jobs/lifecycle.py), as in a worker.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_db")]
 
 
 @pytest.fixture

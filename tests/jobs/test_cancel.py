@@ -18,7 +18,8 @@ from jobs.services import job_cancel
 from jobs.supervision import supervisor
 from tests.conftest import events_of, make_job
 
-pytestmark = pytest.mark.usefixtures("redis_db")
+# Committed for real: a transition's event leaves on commit (jobs/lifecycle.py), as in a worker.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_db")]
 
 
 def running_job(owner: Any, **fields: Any) -> Job:

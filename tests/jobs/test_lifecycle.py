@@ -1,13 +1,20 @@
-"""The state transitions of one ``Job``: each is a conditional UPDATE, and the loser learns it lost."""
+"""The state transitions of one ``Job`` (jobs/lifecycle.py): each is a conditional UPDATE, the
+loser learns it lost, and the winner's event leaves once the change is committed."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from django.db import transaction
+from kombu.exceptions import OperationalError
 
+from jobs.exceptions import EnqueueUnavailable
+from jobs.lifecycle import do_cancel, do_fail, do_request_cancel, do_retry, do_succeed
 from jobs.models import Job, JobStatus
-from tests.conftest import make_job
+from jobs.registry import get_spec
+from jobs.services import job_submit
+from tests.conftest import broker_messages, events_of, make_job
 
 ERROR = {"type": "ConnectionError", "message": "flaky"}
 
@@ -57,7 +64,7 @@ def test_each_attempt_counts(alice):
     for attempt in (1, 2, 3):
         job = start(job)
         assert job.attempts == attempt
-        assert job.mark_retrying(ERROR)
+        assert do_retry(job, ERROR, delay=0, reason="error")
     assert stored(job).attempts == 3
 
 
@@ -69,9 +76,9 @@ def test_a_finished_job_never_starts_again(alice, status):
     assert (row.status, row.attempts, row.started_at) == (status, 0, None)
 
 
-def test_mark_succeeded_stores_the_result(alice):
+def test_success_stores_the_result(alice):
     job = start(make_job(owner=alice))
-    assert job.mark_succeeded({"counted": 3})
+    assert do_succeed(job, {"counted": 3})
     row = stored(job)
     assert (row.status, row.result, row.error) == (JobStatus.SUCCEEDED, {"counted": 3}, None)
     assert row.finished_at is not None and row.finished_at >= row.started_at
@@ -79,9 +86,9 @@ def test_mark_succeeded_stores_the_result(alice):
 
 def test_a_success_after_a_retry_shows_no_error(alice):
     job = start(make_job(owner=alice))
-    job.mark_retrying(ERROR)
+    do_retry(job, ERROR, delay=0, reason="error")
     job = start(job)
-    assert job.mark_succeeded({"ok": True})
+    assert do_succeed(job, {"ok": True})
     row = stored(job)
     assert (row.status, row.result, row.error, row.attempts) == (JobStatus.SUCCEEDED, {"ok": True}, None, 2)
 
@@ -89,7 +96,7 @@ def test_a_success_after_a_retry_shows_no_error(alice):
 @pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.FAILED, JobStatus.CANCELLED])
 def test_only_a_running_job_can_succeed(alice, status):
     job = make_job(owner=alice, status=status)
-    assert not job.mark_succeeded({"late": True})
+    assert not do_succeed(job, {"late": True})
     row = stored(job)
     assert (row.status, row.result, row.finished_at) == (status, None, None)
     assert job.result is None
@@ -98,7 +105,7 @@ def test_only_a_running_job_can_succeed(alice, status):
 @pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.RUNNING])
 def test_an_active_job_can_fail(alice, status):
     job = make_job(owner=alice, status=status)
-    assert job.mark_failed(ERROR)
+    assert do_fail(job, ERROR)
     row = stored(job)
     assert (row.status, row.error) == (JobStatus.FAILED, ERROR)
     assert row.finished_at is not None
@@ -107,28 +114,28 @@ def test_an_active_job_can_fail(alice, status):
 def test_a_cancelled_job_does_not_become_failed_when_its_worker_reports_late(alice):
     job = make_job(owner=alice, status=JobStatus.RUNNING)
     worker_copy = stored(job)
-    assert job.mark_cancelled()
-    assert not worker_copy.mark_failed(ERROR)
+    assert do_cancel(job)
+    assert not do_fail(worker_copy, ERROR)
     assert worker_copy.status == JobStatus.CANCELLED
     row = stored(job)
     assert (row.status, row.error) == (JobStatus.CANCELLED, None)
 
 
 @pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.RUNNING])
-def test_mark_cancelled_ends_an_active_job(alice, status):
+def test_a_cancel_ends_an_active_job(alice, status):
     job = make_job(owner=alice, status=status)
-    assert job.mark_cancelled()
+    assert do_cancel(job)
     row = stored(job)
     assert row.status == JobStatus.CANCELLED
     assert row.finished_at is not None
     assert row.cancel_requested_at == row.finished_at  # asked and done at once
 
 
-def test_mark_cancelled_keeps_when_the_cancel_was_asked(alice):
+def test_a_cancel_keeps_when_it_was_asked(alice):
     job = make_job(owner=alice, status=JobStatus.RUNNING)
-    assert job.request_cancel()
+    assert do_request_cancel(job)
     asked = stored(job).cancel_requested_at
-    assert job.mark_cancelled()
+    assert do_cancel(job)
     row = stored(job)
     assert row.cancel_requested_at == asked
     assert row.finished_at >= asked
@@ -137,16 +144,16 @@ def test_mark_cancelled_keeps_when_the_cancel_was_asked(alice):
 def test_a_succeeded_job_cannot_be_cancelled(alice):
     job = make_job(owner=alice, status=JobStatus.RUNNING)
     cancelling = stored(job)
-    assert job.mark_succeeded({"done": 1})
-    assert not cancelling.mark_cancelled()
+    assert do_succeed(job, {"done": 1})
+    assert not do_cancel(cancelling)
     assert cancelling.status == JobStatus.SUCCEEDED
     row = stored(job)
     assert (row.status, row.cancel_requested_at, row.result) == (JobStatus.SUCCEEDED, None, {"done": 1})
 
 
-def test_mark_retrying_queues_a_running_job_again_with_its_error(alice):
+def test_a_retry_queues_a_running_job_again_with_its_error(alice):
     job = start(make_job(owner=alice))
-    assert job.mark_retrying(ERROR)
+    assert do_retry(job, ERROR, delay=0, reason="error")
     row = stored(job)
     assert (row.status, row.error, row.attempts, row.finished_at) == (JobStatus.QUEUED, ERROR, 1, None)
 
@@ -154,13 +161,13 @@ def test_mark_retrying_queues_a_running_job_again_with_its_error(alice):
 @pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.SUCCEEDED, JobStatus.CANCELLED])
 def test_only_a_running_job_is_retried(alice, status):
     job = make_job(owner=alice, status=status)
-    assert not job.mark_retrying(ERROR)
+    assert not do_retry(job, ERROR, delay=0, reason="error")
     assert (stored(job).status, stored(job).error) == (status, None)
 
 
 def test_request_cancel_marks_a_running_job_and_leaves_it_running(alice):
     job = make_job(owner=alice, status=JobStatus.RUNNING)
-    assert job.request_cancel()
+    assert do_request_cancel(job)
     row = stored(job)
     assert row.status == JobStatus.RUNNING
     assert row.cancel_requested_at is not None and row.finished_at is None
@@ -169,7 +176,7 @@ def test_request_cancel_marks_a_running_job_and_leaves_it_running(alice):
 @pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.SUCCEEDED, JobStatus.FAILED])
 def test_request_cancel_applies_only_to_a_running_job(alice, status):
     job = make_job(owner=alice, status=status)
-    assert not job.request_cancel()
+    assert not do_request_cancel(job)
     assert stored(job).cancel_requested_at is None
 
 
@@ -182,3 +189,99 @@ def test_claim_reads_the_row_back_where_the_database_cannot_return_it(alice, mon
     assert claimed is not None and (claimed.status, claimed.attempts) == (JobStatus.RUNNING, 1)
     assert Job.objects.claim(job.pk, task=job.task) is None
     assert stored(job).attempts == 1
+
+
+# --- events leave on commit -----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_leaves_when_its_transition_commits(alice, redis_db):
+    job = make_job(owner=alice, status=JobStatus.RUNNING, attempts=1)
+    with transaction.atomic():
+        assert do_succeed(job, {"ok": 1})
+        assert events_of(alice) == []  # not before the commit
+    [event] = events_of(alice)
+    assert (event["type"], event["job"], event["data"]) == (
+        "job.succeeded",
+        str(job.pk),
+        {"result": {"ok": 1}, "attempt": 1},
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_transition_sends_nothing_and_changes_nothing(alice, redis_db):
+    job = make_job(owner=alice, status=JobStatus.RUNNING, attempts=1)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert do_fail(job, ERROR)
+        raise RuntimeError("the caller's transaction fails")
+    assert events_of(alice) == []
+    assert stored(job).status == JobStatus.RUNNING
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_two_racing_writers_only_the_winner_is_heard(alice, redis_db):
+    job = make_job(owner=alice, status=JobStatus.RUNNING, attempts=1)
+    late = stored(job)
+    assert do_cancel(job, forced=True)
+    assert not do_succeed(late, {"too": "late"})
+    assert [e["type"] for e in events_of(alice)] == ["job.cancelled"]
+    assert events_of(alice)[0]["data"] == {"attempt": 1, "forced": True}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_sends_its_event_then_its_celery_message(alice, redis_db):
+    job = make_job(owner=alice, status=JobStatus.RUNNING, attempts=1)
+    assert do_retry(job, ERROR, delay=0, reason="worker_lost")
+    assert [e["type"] for e in events_of(alice)] == ["job.retrying"]
+    [message] = broker_messages(redis_db)
+    assert message["headers"]["id"] == str(job.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submit_inside_a_callers_transaction_waits_for_its_commit(alice, redis_db):
+    with transaction.atomic():
+        job = job_submit(owner=alice, task="demo.count", params={"n": 1})
+        assert (events_of(alice), broker_messages(redis_db)) == ([], [])
+    assert [e["type"] for e in events_of(alice)] == ["job.queued"]
+    assert [m["headers"]["id"] for m in broker_messages(redis_db)] == [str(job.pk)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submit_rolled_back_with_its_caller_leaves_nothing(alice, redis_db):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        job_submit(owner=alice, task="demo.count", params={"n": 1})
+        raise RuntimeError("the view failed")
+    assert (Job.objects.count(), events_of(alice), broker_messages(redis_db)) == (0, [], [])
+
+
+def refuse_messages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The broker refuses every message (its error, as kombu raises it); Redis itself is up."""
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("Error 111 connecting to the broker. Connection refused.")
+
+    monkeypatch.setattr(get_spec("demo.count").celery_task, "apply_async", refused)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_refusal_outside_a_transaction_reaches_the_caller(alice, redis_db, monkeypatch):
+    refuse_messages(monkeypatch)
+    with pytest.raises(EnqueueUnavailable):
+        job_submit(owner=alice, task="demo.count", params={"n": 1})
+    row = Job.objects.get()
+    assert (row.status, row.error["type"]) == (JobStatus.FAILED, "EnqueueUnavailable")
+    assert [e["type"] for e in events_of(alice)] == ["job.queued", "job.failed"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_refusal_at_a_callers_commit_never_raises_into_it(alice, redis_db, monkeypatch, caplog):
+    refuse_messages(monkeypatch)
+    after: list[str] = []
+    with transaction.atomic():
+        job_submit(owner=alice, task="demo.count", params={"n": 1})
+        transaction.on_commit(lambda: after.append("ran"))
+    assert after == ["ran"]  # the caller's other on_commit callbacks still run
+    row = Job.objects.get()
+    assert (row.status, row.error["type"]) == (JobStatus.FAILED, "EnqueueUnavailable")
+    assert [e["type"] for e in events_of(alice)] == ["job.queued", "job.failed"]
+    assert "cannot enqueue job" in caplog.text

@@ -22,6 +22,9 @@ THIS_PROCESS = f"{HOST}:{os.getpid()}"
 DEAD_HERE = f"{HOST}:{NO_SUCH_PID}"
 WORKER_LOST = {"type": "WorkerLost", "message": "its worker died; running it again"}
 
+# Committed for real: a transition's event leaves on commit (jobs/lifecycle.py), as in a worker.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 def running_job(owner: Any, *, attempts: int = 1, started_s_ago: float = 0, **fields: Any) -> Job:
     started = timezone.now() - timedelta(seconds=started_s_ago)

@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from jobs import reaper
+from jobs.lifecycle import do_retry
 from jobs.models import Job, JobStatus
 from jobs.reaper import PURGE_LOCK_KEY, purge_expired_jobs, run_periodic_checks
 from jobs.retention import purge_finished
@@ -60,7 +61,7 @@ def test_queued_and_running_jobs_are_never_purged_however_old(alice):
 
 def test_a_retried_job_is_queued_without_a_finished_at(alice):
     job = make_job(owner=alice, status=JobStatus.RUNNING, started_at=timezone.now(), attempts=1)
-    assert job.mark_retrying({"type": "WorkerLost", "message": "again"})
+    assert do_retry(job, {"type": "WorkerLost", "message": "again"}, delay=0, reason="worker_lost")
     job.refresh_from_db()
     assert (job.status, job.finished_at) == (JobStatus.QUEUED, None)
     assert purge_finished(older_than=timedelta(0)) == 0

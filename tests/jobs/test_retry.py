@@ -15,7 +15,8 @@ from jobs.runtime import execute
 from jobs.services import job_cancel
 from tests.conftest import broker_messages, events_of, make_job
 
-pytestmark = pytest.mark.usefixtures("redis_db")
+# Committed for real: a transition's event leaves on commit (jobs/lifecycle.py), as in a worker.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_db")]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ from jobs.runtime import execute
 from realtime.stream import read_after
 from tests.conftest import make_job
 
-pytestmark = pytest.mark.usefixtures("redis_db")
+# Committed for real: a transition's event leaves on commit (jobs/lifecycle.py), as in a worker.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_db")]
 
 
 def frames_of(user: Any) -> list[dict[str, Any]]:

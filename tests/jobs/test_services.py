@@ -47,7 +47,7 @@ def test_on_commit_publishes_queued_and_sends_the_celery_message(
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         job = job_submit(owner=alice, task="demo.count", params={"n": 5})
-    assert len(callbacks) == 1
+    assert len(callbacks) == 2  # job.queued, then the Celery message (jobs/lifecycle.py)
 
     [frame] = frames_of(alice)
     assert frame["seq"] == 1

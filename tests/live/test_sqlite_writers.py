@@ -25,7 +25,8 @@ for i in range(150):
         Job.objects.filter(pk=job.pk).exists()
         job = Job.objects.claim(job.pk, task=job.task)
         job.set_progress(i, 150, "busy")
-    job.mark_succeeded({{"counted": i}})
+    # The conditional UPDATE of jobs.lifecycle.do_succeed (without its event: no Redis here).
+    Job.objects.filter(pk=job.pk, status="running").update(status="succeeded", result={{"counted": i}})
 print("ok")
 """
 

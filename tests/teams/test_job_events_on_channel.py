@@ -16,7 +16,8 @@ from realtime.stream import read_after, read_stream
 from tests.conftest import make_job
 from tests.teams.conftest import make_team
 
-pytestmark = pytest.mark.usefixtures("redis_db")
+# Committed for real: a transition's event leaves on commit (jobs/lifecycle.py), as in a worker.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("redis_db")]
 
 
 def owner_frames(user: Any) -> list[dict[str, Any]]:
@@ -53,7 +54,7 @@ def test_a_job_without_a_channel_writes_to_no_channel(alice, redis_db):
     row = make_job(owner=alice, task="demo.count", params={"n": 2, "interval_ms": 0})
     execute(str(row.id), task_name="demo.count")
     assert owner_frames(alice)[-1]["type"] == "job.succeeded"
-    assert not redis_db.keys("coucou:{c:*")  # (reading a stream makes its head: check first)
+    assert not redis_db.keys("coucou:{c:team:*")  # (reading a stream makes its head: check first)
     assert team_frames(team) == []
 
 

@@ -1,0 +1,183 @@
+"""Every status change of a Job, in one place (Zulip's ``do_*`` actions and
+``send_event_on_commit`` are the model).
+
+Each ``do_*`` function is one transition: a conditional UPDATE that only one of several racing
+writers wins (a cancel against a worker, the reaper against a redelivery), then, once that
+change is committed, its event to the owner's stream, the job's channel and the operators'
+feed, and its metric. The loser gets False and sends nothing. Callers decide which
+transition a situation calls for (jobs/runtime.py: a body's outcome and the retry policy;
+jobs/services.py: submit and cancel); nothing else writes a Job's status.
+
+Inside a caller's transaction (a view under ``ATOMIC_REQUESTS``, an admin action), events wait
+for its commit and are dropped with its rollback. Sending never raises into the caller: the
+Job row is the truth, and an event Redis cannot take is logged and counted. In a worker a
+lifecycle event waits out a Redis restart (``patient``, up to ``EVENT_RETRY_S``); on the web
+it is tried once, so that a request never hangs on Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from jobs import console, metrics
+from jobs.models import Job, JobStatus
+from jobs.sharing import shared
+from realtime import ChannelError, publish, publish_to
+
+logger = logging.getLogger(__name__)
+EVENT_RETRY_S = 30.0
+ACTIVE = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def send_event_on_commit(job: Job, type: str, data: dict[str, Any], *, patient: bool = False) -> None:
+    """Send ``type`` for ``job`` to its owner, its channel and the console once the current
+    transaction commits (at once outside one)."""
+    owner_id, job_id, channel = job.owner_id, str(job.pk), job.channel
+
+    # A named function, not a partial: Django's robust on_commit logs the callback's __qualname__.
+    def send_job_event() -> None:
+        _send(owner_id, job_id, channel, type, data, patient=patient)
+
+    transaction.on_commit(send_job_event, robust=True)
+
+
+def _send(
+    owner_id: int, job_id: str, channel: str | None, type: str, data: dict[str, Any], *, patient: bool
+) -> None:
+    deadline = time.monotonic() + (EVENT_RETRY_S if patient else 0.0)
+    publish_until(deadline, publish, owner_id, type, data, job_id)
+    if channel is not None and shared(type):
+        publish_until(deadline, publish_to, channel, type, data, job_id)
+    if shared(type):
+        console.tell(job_id, type, data)  # once: the operators' page reloads the row anyway
+
+
+def publish_until(
+    deadline: float, send: Callable[..., int], to: int | str, type: str, data: dict[str, Any], job_id: str
+) -> None:
+    """``send`` one event, trying again every 0.5 s while Redis does not answer, until ``deadline``."""
+    while True:
+        try:
+            send(to, type, data, job=job_id)
+            return
+        except ChannelError as exc:  # its namespace is no longer declared: retrying cannot help
+            logger.error("could not publish %s for job %s: %s", type, job_id, exc)
+            metrics.publish_failed("lifecycle")
+            return
+        except (RedisError, OSError) as exc:
+            if time.monotonic() > deadline:
+                logger.error("could not publish %s for job %s: %s", type, job_id, exc)
+                metrics.publish_failed("lifecycle")
+                return
+            time.sleep(0.5)
+
+
+def _transition(job: Job, allowed: tuple[str, ...], **fields: Any) -> bool:
+    """Apply ``fields`` to ``job``'s row only if its status is still one of ``allowed``; on a
+    lost race, ``job`` is refreshed to what won."""
+    updated = Job.objects.filter(pk=job.pk, status__in=allowed).update(**fields)
+    if updated:
+        for name, value in fields.items():
+            setattr(job, name, value)
+    else:
+        job.refresh_from_db()
+    return bool(updated)
+
+
+# --- the transitions ------------------------------------------------------------------------
+
+
+def do_queue(job: Job) -> None:
+    """A new Job's first event (its row was just created queued): sent before its message."""
+    send_event_on_commit(job, "job.queued", {"task": job.task, "attempt": 0})
+
+
+def do_start(job_id: str, *, task: str, worker: str, before_event: Callable[[Job], None]) -> Job | None:
+    """queued → running, for one delivery of ``task``: the Job, or None when it was not queued
+    (``Job.objects.claim``). ``before_event`` runs between the claim and ``job.started``: the
+    worker's heartbeat goes first, so that a job whose event waits on Redis never looks lost."""
+    job = Job.objects.claim(job_id, task=task)
+    if job is None:
+        return None
+    before_event(job)
+    send_event_on_commit(job, "job.started", {"attempt": job.attempts, "worker": worker}, patient=True)
+    return job
+
+
+def do_succeed(job: Job, result: Any) -> bool:
+    """running → succeeded, with ``result``."""
+    won = _transition(
+        job,
+        (JobStatus.RUNNING,),
+        status=JobStatus.SUCCEEDED,
+        result=result,
+        error=None,  # a failed attempt before this one is not the job's error
+        finished_at=timezone.now(),
+    )
+    if won:
+        metrics.ended(job.task, "succeeded")
+        send_event_on_commit(job, "job.succeeded", {"result": result, "attempt": job.attempts}, patient=True)
+    return won
+
+
+def do_fail(job: Job, error: dict[str, str], *, patient: bool = True) -> bool:
+    """queued or running → failed, with ``error`` (``type``, ``message``)."""
+    won = _transition(job, ACTIVE, status=JobStatus.FAILED, error=error, finished_at=timezone.now())
+    if won:
+        metrics.ended(job.task, "failed")
+        send_event_on_commit(job, "job.failed", {"error": error, "attempt": job.attempts}, patient=patient)
+    return won
+
+
+def do_cancel(job: Job, *, forced: bool = False, patient: bool = True) -> bool:
+    """queued or running → cancelled; ``forced`` when the body was stopped by force or its
+    worker died after the cancel was asked for."""
+    now = timezone.now()
+    won = _transition(
+        job,
+        ACTIVE,
+        status=JobStatus.CANCELLED,
+        cancel_requested_at=job.cancel_requested_at or now,
+        finished_at=now,
+    )
+    if won:
+        metrics.ended(job.task, "cancelled")
+        if forced:
+            metrics.forced_cancel(job.task)
+        send_event_on_commit(
+            job, "job.cancelled", {"attempt": job.attempts, "forced": forced}, patient=patient
+        )
+    return won
+
+
+def do_retry(job: Job, error: dict[str, str], *, delay: float, reason: str) -> bool:
+    """running → queued again after a failed attempt (``reason``: error or worker_lost), its
+    Celery message sent ``delay`` seconds ahead once that is committed."""
+    won = _transition(job, (JobStatus.RUNNING,), status=JobStatus.QUEUED, error=error)
+    if won:
+        metrics.retried(job.task, reason)
+        data = {"attempt": job.attempts, "delay": delay, "error": error}
+        send_event_on_commit(job, "job.retrying", data, patient=True)
+        job_id, task = str(job.pk), job.task
+
+        def enqueue_again() -> None:
+            from jobs.registry import get_spec
+
+            countdown = {"countdown": delay} if delay else {}
+            get_spec(task).celery_task.apply_async(args=[job_id], task_id=job_id, **countdown)
+
+        transaction.on_commit(enqueue_again)  # not robust: a broker error is the caller's
+    return won
+
+
+def do_request_cancel(job: Job) -> bool:
+    """Record that the owner asked a running job to stop (its status stays running until its
+    worker stops it, by ``do_cancel``)."""
+    return _transition(job, (JobStatus.RUNNING,), cancel_requested_at=timezone.now())
