@@ -92,12 +92,19 @@ def to_task_result(job: Job, task: Task[Any, Any], *, backend: str) -> TaskResul
         args=params.get("args", []),
         kwargs=params.get("kwargs", {}),
         backend=backend,
-        errors=[_task_error(job.error, task)] if job.error else [],
+        errors=_errors(job, task),
         worker_ids=[UNRECORDED_WORKER] * job.attempts,
     )
     if status == TaskResultStatus.SUCCESSFUL:
         object.__setattr__(result, "_return_value", job.result)
     return result
+
+
+def _errors(job: Job, task: Task[Any, Any]) -> list[TaskError]:
+    if job.status == JobStatus.CANCELLED:  # FAILED to Django: say why
+        path = f"{exceptions.JobCancelled.__module__}.{exceptions.JobCancelled.__qualname__}"
+        return [TaskError(exception_class_path=path, traceback="JobCancelled: the job was cancelled")]
+    return [_task_error(job.error, task)] if job.error else []
 
 
 def _task_error(error: dict[str, str], task: Task[Any, Any]) -> TaskError:

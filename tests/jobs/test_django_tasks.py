@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 
 pytest.importorskip("django.tasks")
 
@@ -193,6 +194,15 @@ def test_cancel_of_a_queued_task_reads_as_failed_with_job_cancelled(alice):
     result.refresh()
     assert result.status == TaskResultStatus.FAILED
     assert result.started_at is None and result.finished_at is not None
+    [error] = result.errors
+    assert error.exception_class is JobCancelled
+
+
+def test_aenqueue_keeps_the_owner(alice):
+    with tasks_backend.owner(alice):
+        result = async_to_sync(tasks.count.aenqueue)(2)
+    assert Job.objects.get(pk=result.id).owner == alice
+    assert async_to_sync(tasks.count.aget_result)(result.id).status == TaskResultStatus.READY
 
 
 def test_the_helpers_do_nothing_outside_a_coucou_job():

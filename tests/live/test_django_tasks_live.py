@@ -112,6 +112,7 @@ async def test_the_owner_cancels_a_running_task_over_rest(stack: Stack) -> None:
     assert frames[-1]["type"] == "job.cancelled" and frames[-1]["data"]["forced"] is False
     result = await get_result(stack, "sleep", job_id)
     assert result["status"] == "FAILED" and result["finished"]
+    assert [path for path, _ in result["errors"]] == ["jobs.exceptions.JobCancelled"]
 
 
 async def test_rest_refuses_to_start_a_django_task(stack: Stack) -> None:
