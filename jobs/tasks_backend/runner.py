@@ -20,7 +20,6 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import Any
 
 from celery import shared_task
@@ -72,7 +71,7 @@ class DjangoTaskSpec(JobSpec):
         return super().validate(params)
 
 
-@cache
+# Not cached: clients can name any number of such tasks, and building one costs nothing.
 def _spec(module_path: str) -> JobSpec:
     name = job_name(module_path)
 
