@@ -55,6 +55,13 @@ function showJob(row, job) {
     row.querySelector(".job-cancel").setAttribute("aria-label", `Cancel ${job.task}`);
   }
   if (job.params) row.querySelector(".job-params").textContent = describeParams(job.params);
+  if (job.task === "demo.stream") {
+    const output = row.querySelector("coucou-output");
+    output.setAttribute("key", job.params?.key ?? "text");
+    output.setAttribute("job", job.id);
+    output.setAttribute("aria-label", `Output of ${job.task}`);
+    output.hidden = false;
+  }
   row.querySelector(".job-status").textContent = job.status ?? "…";
   const outcome = row.querySelector(".job-outcome");
   if (job.status === "succeeded") {

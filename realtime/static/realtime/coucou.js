@@ -10,6 +10,7 @@
  *   job.onProgress(({percent, message}) => ...);
  *   job.onState((snapshot) => ...);             // status changes: queued, running, succeeded, ...
  *   const final = await job.done;               // rejects with a JobError if it failed or was cancelled
+ *   job.onOutput("text", ({text}) => ...);      // its output stream (ctx.stream("text")): whole, in order, once
  *
  *   const room = c.subscribe("chat:lobby", {after: 0});   // a named channel, from its history
  *   room.on("chat.message", (event) => ...);
@@ -24,7 +25,8 @@
  *   coucou/sequence.js    the rule for one numbered stream: duplicates, holes, epochs
  *   coucou/jobs.js        job handles kept current by events and REST (JobHandle, JobError)
  *   coucou/channels.js    named channels: subscribe, resume, presence, kick (Subscription)
- *   coucou/element.js     the <coucou-progress> element
+ *   coucou/output.js      a job's streamed output: live frames, holes filled over REST
+ *   coucou/element.js     the <coucou-progress> and <coucou-output> elements
  *
  * Another origin: connect({url: "wss://coucou.example/ws/events/", ticket: async () => "...",
  * fetch: (path) => ...}). `ticket` is called before every connection attempt, since a ticket
@@ -33,7 +35,7 @@
  */
 import {CLOSE_FLOOD, CLOSE_SLOW_READER, CLOSE_UNAUTHENTICATED, Connection} from "./coucou/connection.js";
 import {PresenceError, Subscription} from "./coucou/channels.js";
-import {CoucouProgress, adopt} from "./coucou/element.js";
+import {CoucouOutput, CoucouProgress, adopt} from "./coucou/element.js";
 import {JobError, JobHandle} from "./coucou/jobs.js";
 
 /**
@@ -52,6 +54,7 @@ export {
   CLOSE_SLOW_READER,
   CLOSE_UNAUTHENTICATED,
   Connection,
+  CoucouOutput,
   CoucouProgress,
   JobError,
   JobHandle,
@@ -59,4 +62,4 @@ export {
   Subscription,
 };
 
-export default {connect, Connection, JobHandle, JobError, CoucouProgress, Subscription, PresenceError};
+export default {connect, Connection, JobHandle, JobError, CoucouOutput, CoucouProgress, Subscription, PresenceError};

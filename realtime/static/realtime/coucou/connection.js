@@ -288,6 +288,10 @@ export class Connection {
       this.#channels.receive(frame);
       return;
     }
+    if (frame.type === "output" && typeof frame.job === "string" && frame.seq === undefined) {
+      this.#jobs.output(frame); // not numbered: outside the user's sequence (output.js)
+      return;
+    }
     if (frame.type === "hello") {
       this.#hello(frame);
     } else if (frame.type === "resync") {
@@ -310,6 +314,7 @@ export class Connection {
     this.#setState("open");
     this.#jobs.anonymous = this.#anonymous;
     this.#jobs.retryRefreshes();
+    this.#jobs.resumeOutputs();
     this.#channels.opened();
   }
 

@@ -116,3 +116,113 @@ export class CoucouProgress extends Base {
 if (globalThis.customElements && !customElements.get("coucou-progress")) {
   customElements.define("coucou-progress", CoucouProgress);
 }
+
+/**
+ * <coucou-output job="ID" key="text"></coucou-output>
+ *
+ * The job's output stream `key` (default "text") as pre-wrapped text in a <pre>, appended as
+ * it arrives, whole and in order (JobHandle.onOutput). It scrolls to follow new text only
+ * when it was already scrolled to the bottom, so a reader who scrolled up stays where they
+ * are. `data-closed` is set once the stream is closed. Style the <pre> as you like; its
+ * defaults (max-height 24em, scrolling) have no specificity.
+ */
+export class CoucouOutput extends Base {
+  static observedAttributes = ["job", "key"];
+
+  #own = null;
+  #stop = null;
+  #pre = null;
+  #bound = "";
+
+  /** @param {import("./connection.js").Connection | null} connection null: the default one */
+  set connection(connection) {
+    this.#own = connection;
+    if (this.isConnected) this.#bind();
+  }
+
+  /** @type {import("./connection.js").Connection | null} */
+  get connection() {
+    return this.#own ?? fallback;
+  }
+
+  /** @type {string} the text shown so far */
+  get text() {
+    return this.#pre?.textContent ?? "";
+  }
+
+  connectedCallback() {
+    this.#render();
+    this.#bind();
+  }
+
+  disconnectedCallback() {
+    this.#unbind();
+    this.#bound = "";
+  }
+
+  attributeChangedCallback() {
+    if (this.isConnected) this.#bind();
+  }
+
+  #render() {
+    if (this.#pre !== null) return;
+    defaultStyle();
+    this.#pre = document.createElement("pre");
+    this.#pre.className = "coucou-output-text";
+    this.#pre.tabIndex = 0; // scrollable by keyboard
+    this.append(this.#pre);
+  }
+
+  #append({text, closed}) {
+    const pre = this.#pre;
+    const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 2;
+    if (text) pre.append(text);
+    if (atBottom) pre.scrollTop = pre.scrollHeight;
+    if (closed) this.dataset.closed = "";
+    else delete this.dataset.closed;
+  }
+
+  #bind() {
+    const id = this.getAttribute("job");
+    const key = this.getAttribute("key") || "text";
+    const target = id ? `${id}/${key}` : "";
+    if (target === this.#bound && this.#stop !== null) return;
+    this.#unbind();
+    this.#render();
+    if (target !== this.#bound) {
+      this.#pre.textContent = "";
+      delete this.dataset.closed;
+    }
+    this.#bound = target;
+    if (!id) return;
+    if (this.connection === null) {
+      waiting.add(this);
+      return;
+    }
+    this.#pre.textContent = ""; // onOutput delivers the whole stream again, from its start
+    this.#stop = this.connection.job(id).onOutput(key, (chunk) => this.#append(chunk));
+  }
+
+  #unbind() {
+    waiting.delete(this);
+    this.#stop?.();
+    this.#stop = null;
+  }
+}
+
+let styled = false;
+
+function defaultStyle() {
+  if (styled || !globalThis.document?.head) return;
+  styled = true;
+  const style = document.createElement("style");
+  style.dataset.coucou = "output";
+  style.textContent =
+    ":where(coucou-output){display:block}" +
+    ":where(coucou-output > pre){margin:0;white-space:pre-wrap;overflow-wrap:anywhere;overflow-y:auto;max-height:24em}";
+  document.head.prepend(style);
+}
+
+if (globalThis.customElements && !customElements.get("coucou-output")) {
+  customElements.define("coucou-output", CoucouOutput);
+}

@@ -7,6 +7,7 @@
  * returns.
  */
 import {call} from "./listeners.js";
+import {OutputFollower} from "./output.js";
 
 /**
  * @typedef {{current: number | null, total: number | null, percent: number | null, message: string}} Progress
@@ -40,12 +41,16 @@ export class JobError extends Error {
   }
 }
 
+function defaultFetch(path) {
+  return globalThis.fetch(path, {credentials: "same-origin", headers: {Accept: "application/json"}});
+}
+
 function emptyProgress() {
   return {current: null, total: null, percent: null, message: ""};
 }
 
 // What Jobs may do to a handle that its users may not: JobHandle's static block sets these.
-let feed, applyRest, endWith, isFinished;
+let feed, feedOutput, resumeOutputs, applyRest, endWith, isFinished;
 
 /** One job, updated by its events and by REST. Made by `connection.job(id)`. */
 export class JobHandle {
@@ -57,16 +62,21 @@ export class JobHandle {
   #finished = false;
   #progressListeners = new Set();
   #stateListeners = new Set();
+  /** @type {Map<string, Set<OutputFollower>>} by output key */
+  #outputs = new Map();
+  #fetch;
   #resolve;
   #reject;
 
   /**
    * @param {string} id
    * @param {(handle: JobHandle) => void} forget called by unwatch()
+   * @param {(path: string) => Promise<Response>} [fetch] how to GET the job's output streams
    */
-  constructor(id, forget) {
+  constructor(id, forget, fetch = null) {
     this.#id = id;
     this.#forget = forget;
+    this.#fetch = fetch;
     this.#job = {id, task: null, status: null, progress: emptyProgress(), result: null, error: null};
     /** @type {Promise<Job>} the final job; rejects with a JobError if it failed or was cancelled */
     this.done = new Promise((resolve, reject) => {
@@ -109,11 +119,43 @@ export class JobHandle {
     return () => this.#stateListeners.delete(fn);
   }
 
+  /**
+   * Calls fn({text, offset, closed}) with the job's output stream `key` (ctx.stream(key) on
+   * the server): the whole of it, from its start, in order, exactly once, whenever you call
+   * it (before, during or after the job). `offset` is where `text` starts, in UTF-8 bytes;
+   * `closed` says no writer has the stream open now. See output.js.
+   * @param {string} key
+   * @param {(chunk: import("./output.js").OutputChunk) => void} fn
+   * @returns {() => void} stops it
+   */
+  onOutput(key, fn) {
+    if (typeof fn !== "function") throw new TypeError("onOutput needs a function");
+    const path = `/api/jobs/${encodeURIComponent(this.#id)}/output/${encodeURIComponent(key)}`;
+    const follower = new OutputFollower(path, this.#fetch ?? defaultFetch, fn);
+    if (!this.#outputs.has(key)) this.#outputs.set(key, new Set());
+    this.#outputs.get(key).add(follower);
+    follower.catchUp();
+    return () => {
+      follower.stop();
+      this.#outputs.get(key)?.delete(follower);
+    };
+  }
+
   /** Stop following this job (its handle is forgotten by the connection). */
   unwatch() {
     this.#forget(this);
     this.#progressListeners.clear();
     this.#stateListeners.clear();
+    for (const followers of this.#outputs.values()) for (const follower of followers) follower.stop();
+    this.#outputs.clear();
+  }
+
+  #output(frame) {
+    for (const follower of this.#outputs.get(frame.key) ?? []) follower.live(frame);
+  }
+
+  #resumeOutputs() {
+    for (const followers of this.#outputs.values()) for (const follower of followers) follower.catchUp();
   }
 
   /** @returns {Job} a copy of what is known now */
@@ -175,12 +217,15 @@ export class JobHandle {
     for (const fn of this.#stateListeners) call(fn, snapshot);
     if (this.#finished || !TERMINAL.has(this.#job.status)) return;
     this.#finished = true;
+    this.#resumeOutputs(); // the end event follows the last batch: a lost last frame is read now
     if (this.#job.status === "succeeded") this.#resolve(snapshot);
     else this.#reject(new JobError(snapshot));
   }
 
   static {
     feed = (handle, frame) => handle.#event(frame);
+    feedOutput = (handle, frame) => handle.#output(frame);
+    resumeOutputs = (handle) => handle.#resumeOutputs();
     applyRest = (handle, rest, options) => handle.#apply(rest, options);
     endWith = (handle, status, error) => handle.#endWith(status, error);
     isFinished = (handle) => handle.#finished;
@@ -224,6 +269,17 @@ export class Jobs {
     feed(handle, frame);
   }
 
+  /** An `output` frame: a chunk of a job's output stream, for that job's onOutput() listeners. */
+  output(frame) {
+    const handle = this.#handles.get(frame.job);
+    if (handle !== undefined) feedOutput(handle, frame);
+  }
+
+  /** A socket opened: output frames sent while there was none are read over REST. */
+  resumeOutputs() {
+    for (const handle of this.#watched) resumeOutputs(handle);
+  }
+
   /** The socket has no user (hello with seq null): no job of it can be followed. */
   set anonymous(anonymous) {
     this.#anonymous = anonymous;
@@ -249,7 +305,7 @@ export class Jobs {
   #handle(id) {
     let handle = this.#handles.get(id);
     if (handle === undefined) {
-      handle = new JobHandle(id, (gone) => this.#forget(gone));
+      handle = new JobHandle(id, (gone) => this.#forget(gone), this.#fetch);
       this.#handles.set(id, handle);
     }
     return handle;
