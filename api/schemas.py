@@ -32,6 +32,15 @@ class ErrorOut(Schema):
     message: str
 
 
+class ChildrenOut(Schema):
+    total: int
+    queued: int
+    running: int
+    succeeded: int
+    failed: int
+    cancelled: int
+
+
 class JobOut(Schema):
     id: UUID
     task: str
@@ -42,9 +51,26 @@ class JobOut(Schema):
     error: ErrorOut | None = None
     attempts: int
     channel: str | None = None
+    parent: UUID | None = Field(None, description="The job whose body started this one.")
+    root: UUID | None = Field(None, description="The top of this job's tree of child jobs.")
+    children: ChildrenOut | None = Field(
+        None, description="A parent's child jobs by status (GET /api/jobs/{id} only; null in lists)."
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+
+    @staticmethod
+    def resolve_parent(job: Job) -> UUID | None:
+        return job.parent_id
+
+    @staticmethod
+    def resolve_root(job: Job) -> UUID | None:
+        return job.root_id
+
+    @staticmethod
+    def resolve_children(job: Job) -> dict[str, int] | None:
+        return getattr(job, "children_counts", None)
 
     @staticmethod
     def resolve_progress(job: Job) -> dict[str, Any]:

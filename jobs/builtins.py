@@ -136,3 +136,26 @@ if getattr(settings, "JOBS_ENABLE_CRASH_DEMO", False):
         ctx.progress(0, 1, message="about to crash")
         time.sleep(0.2)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class FanoutParams(Schema):
+    children: int = Field(10, ge=1, le=1_000, description="How many child jobs (demo.count) to start.")
+    steps: int = Field(10, ge=1, le=10_000, description="How far each child counts.")
+    interval_ms: int = Field(20, ge=0, le=1_000, description="Each child's pause between steps, in ms.")
+    fail: list[int] = Field(
+        default_factory=list, max_length=1_000, description="Indices of children that fail (demo.fail)."
+    )
+
+
+@job(
+    "demo.fanout",
+    params=FanoutParams,
+    description="Start child jobs that count (one bar for all of them); fails fast if one fails.",
+)
+def fanout(ctx: JobContext, params: FanoutParams) -> dict[str, int]:
+    failing = set(params.fail)
+    counting = [i for i in range(params.children) if i not in failing]
+    ctx.map("demo.count", [{"n": params.steps, "interval_ms": params.interval_ms} for _ in counting])
+    for i in sorted(failing & set(range(params.children))):
+        ctx.spawn("demo.fail", {"message": f"child {i} fails"})
+    return {"children": params.children}

@@ -8,11 +8,14 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobs import metrics
 from jobs.exceptions import JobCancelled
 from jobs.output import OutputWriter
+
+if TYPE_CHECKING:
+    from jobs.children import ChildHandle
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,8 @@ class JobContext:
     - ``check_cancelled()`` (and ``progress()``) raise ``JobCancelled`` once the job is
       cancelled; cancellation is cooperative.
     - ``push(type, data)`` sends an event of the body's own to the job's owner.
+    - ``spawn(task, params)`` and ``map(task, [params, ...])`` start child jobs; this job
+      then ends when they have, and its progress is theirs (jobs/children.py).
     - ``stream(key)`` opens the job's output stream ``key``: text written to it reaches the
       owner's sockets in batches and stays readable over REST (jobs/output.py).
     - ``owner`` is the user who started the job (loaded once, on first use).
@@ -75,6 +80,7 @@ class JobContext:
         self._cancelled = False
         self._closed = False
         self._writers: dict[str, OutputWriter] = {}
+        self.spawned = 0  # child jobs started by this attempt (ctx.spawn, ctx.map)
         _ticker().watch(self)
 
     @property
@@ -101,6 +107,22 @@ class JobContext:
     def push(self, type: str, data: dict[str, Any] | None = None) -> None:
         """Send an event of the job's own (e.g. ``coucou``) to the job's owner."""
         self._emit(type, dict(data or {}))
+
+    def spawn(self, task: str, params: dict[str, Any] | None = None) -> ChildHandle:
+        """Start a child job of ``task`` for the same owner; its handle (jobs/children.py).
+
+        This job then ends once its body has returned and its children have ended, by its
+        ``@job(children=...)`` policy; its progress becomes the aggregate of theirs.
+        """
+        return self.map(task, [params or {}])[0]
+
+    def map(self, task: str, params: list[dict[str, Any]]) -> list[ChildHandle]:
+        """Start one child job of ``task`` per item of ``params``; their handles, in order."""
+        from jobs.children import spawn_many
+
+        handles = spawn_many(self.job_id, task, list(params), first_index=self.spawned)
+        self.spawned += len(handles)
+        return handles
 
     def stream(self, key: str) -> OutputWriter:
         """The writer of output stream ``key`` (``^[a-z0-9][a-z0-9._-]{0,63}$``, else ValueError).

@@ -96,7 +96,10 @@ def _transition(job: Job, allowed: tuple[str, ...], **fields: Any) -> bool:
 
 def do_queue(job: Job) -> None:
     """A new Job's first event (its row was just created queued): sent before its message."""
-    send_event_on_commit(job, "job.queued", {"task": job.task, "attempt": 0})
+    data: dict[str, Any] = {"task": job.task, "attempt": 0}
+    if job.parent_id is not None:
+        data["parent"] = str(job.parent_id)
+    send_event_on_commit(job, "job.queued", data)
 
 
 def do_start(job_id: str, *, task: str, worker: str, before_event: Callable[[Job], None]) -> Job | None:
@@ -124,6 +127,7 @@ def do_succeed(job: Job, result: Any) -> bool:
     if won:
         metrics.ended(job.task, "succeeded")
         send_event_on_commit(job, "job.succeeded", {"result": result, "attempt": job.attempts}, patient=True)
+        _ended_on_commit(job)
     return won
 
 
@@ -133,27 +137,23 @@ def do_fail(job: Job, error: dict[str, str], *, patient: bool = True) -> bool:
     if won:
         metrics.ended(job.task, "failed")
         send_event_on_commit(job, "job.failed", {"error": error, "attempt": job.attempts}, patient=patient)
+        _ended_on_commit(job)
     return won
 
 
 def do_cancel(job: Job, *, forced: bool = False, patient: bool = True) -> bool:
     """queued or running → cancelled; ``forced`` when the body was stopped by force or its
-    worker died after the cancel was asked for."""
+    worker died after the cancel was asked for. Its children still active are cancelled too."""
     now = timezone.now()
-    won = _transition(
-        job,
-        ACTIVE,
-        status=JobStatus.CANCELLED,
-        cancel_requested_at=job.cancel_requested_at or now,
-        finished_at=now,
-    )
+    asked = job.cancel_requested_at or now
+    won = _transition(job, ACTIVE, status=JobStatus.CANCELLED, cancel_requested_at=asked, finished_at=now)
     if won:
         metrics.ended(job.task, "cancelled")
         if forced:
             metrics.forced_cancel(job.task)
-        send_event_on_commit(
-            job, "job.cancelled", {"attempt": job.attempts, "forced": forced}, patient=patient
-        )
+        data = {"attempt": job.attempts, "forced": forced}
+        send_event_on_commit(job, "job.cancelled", data, patient=patient)
+        _ended_on_commit(job)
     return won
 
 
@@ -175,6 +175,52 @@ def do_retry(job: Job, error: dict[str, str], *, delay: float, reason: str) -> b
 
         transaction.on_commit(enqueue_again)  # not robust: a broker error is the caller's
     return won
+
+
+def do_await_children(job: Job, body_result: Any) -> bool:
+    """A parent's body returned while it has children: it stays running, held by no worker,
+    until its children settle it (jobs/children.py); ``result`` keeps what the body returned."""
+    won = _transition(job, (JobStatus.RUNNING,), awaiting_children=True, result=body_result)
+    if won:
+        parent_id = job.pk
+
+        def settle_parent() -> None:
+            from jobs import children
+
+            children.settle(parent_id)
+
+        transaction.on_commit(settle_parent, robust=True)
+    return won
+
+
+def cancel_children(job: Job) -> int:
+    """Cancel every child of ``job`` still queued or running (and theirs, in turn); how many."""
+    from jobs import supervision
+
+    asked = 0
+    for child in Job.objects.filter(parent_id=job.pk, status__in=ACTIVE):
+        supervision.request_cancel(str(child.pk))
+        if child.status == JobStatus.QUEUED or child.awaiting_children:
+            asked += do_cancel(child)
+        else:
+            asked += do_request_cancel(child)  # its worker stops it at its next check
+    return asked
+
+
+def _ended_on_commit(job: Job) -> None:
+    """After a job's end commits: a parent's children go too (unless it succeeded, which
+    it does only once they all have), and a child's parent hears of it."""
+    succeeded = job.status == JobStatus.SUCCEEDED
+
+    def after_job_ended() -> None:
+        if not succeeded:
+            cancel_children(job)
+        if job.parent_id is not None:
+            from jobs import children
+
+            children.child_ended(job)
+
+    transaction.on_commit(after_job_ended, robust=True)
 
 
 def do_request_cancel(job: Job) -> bool:

@@ -28,7 +28,8 @@ class JobQuerySet(models.QuerySet["Job"]):
         return self.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
 
     def running_since(self, moment: Any) -> JobQuerySet:
-        return self.filter(status=JobStatus.RUNNING, started_at__lt=moment)
+        """Running jobs a worker holds (a parent awaiting its children is held by none)."""
+        return self.filter(status=JobStatus.RUNNING, started_at__lt=moment, awaiting_children=False)
 
     def on_channel(self, channel: str) -> JobQuerySet:
         return self.filter(channel=channel)
@@ -111,6 +112,17 @@ class Job(models.Model):
     rerun_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
     )
+
+    # Child jobs (jobs/children.py): the job whose body spawned this one, and the top of its tree.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    root = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="descendants"
+    )
+    # A parent whose body has returned while children still run: no worker holds it (no
+    # heartbeat), its last child's end finishes it. ``result`` holds the body's return value.
+    awaiting_children = models.BooleanField(default=False)
 
     objects = JobQuerySet.as_manager()
 

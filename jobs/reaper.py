@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from jobs import conf
 from jobs.alerts import detect_long_waits
+from jobs.children import settle_parents
 from jobs.models import Job
 from jobs.retention import purge_finished, purgeable, retention_period
 from jobs.runtime import recover_lost
@@ -80,6 +81,7 @@ PERIODIC_CHECKS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("reaping lost jobs", reap_lost_jobs),
     ("purging finished jobs", purge_expired_jobs),
     ("detecting long waits", detect_long_waits),
+    ("settling parents of ended children", settle_parents),
 )
 
 

@@ -42,6 +42,7 @@ class JobSpec:
     celery_task: Any = field(repr=False)
     retry: Retry | None = None
     long_wait_s: float | None = None  # None: JOBS_LONG_WAIT_S; 0: no long-wait alert
+    children: str = "fail_fast"  # when a child job fails (jobs/children.py): fail_fast or all_settled
 
     def validate(self, params: Any) -> dict[str, Any]:
         """Return the params as stored (JSON, defaults filled in), or raise InvalidParams."""
@@ -89,6 +90,7 @@ def job(
     description: str = "",
     retry: Retry | None = None,
     long_wait_s: float | None = None,
+    children: str = "fail_fast",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a job body under a dotted ``name``.
 
@@ -97,11 +99,16 @@ def job(
     an exception it lists ends the attempt, not the job, until ``retry.max_attempts``.
     ``long_wait_s`` is how long a job of this task may wait in the queue before it raises a
     long-wait alert (jobs/alerts.py): None for ``JOBS_LONG_WAIT_S``, 0 for never.
+    ``children`` is what a failed child job (``ctx.spawn``, ``ctx.map``) does to this one:
+    ``"fail_fast"`` fails it at once and cancels the others, ``"all_settled"`` waits for
+    every child first (jobs/children.py).
     """
     if not _NAME.match(name):
         raise ImproperlyConfigured(f"job name {name!r} must be dotted lowercase words, e.g. 'images.resize'")
     if long_wait_s is not None and long_wait_s < 0:
         raise ImproperlyConfigured(f"job {name!r}: long_wait_s must be None, 0 or a number of seconds")
+    if children not in ("fail_fast", "all_settled"):
+        raise ImproperlyConfigured(f"job {name!r}: children must be 'fail_fast' or 'all_settled'")
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         if name in _registry:
@@ -126,6 +133,7 @@ def job(
             celery_task=celery_task,
             retry=retry,
             long_wait_s=long_wait_s,
+            children=children,
         )
         return fn
 

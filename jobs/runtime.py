@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from django.utils import timezone
 
-from jobs import alerts, conf, console, lifecycle, metrics
+from jobs import alerts, children, conf, console, lifecycle, metrics
 from jobs.context import JobContext, progress_data
 from jobs.exceptions import JobCancelled, JobFailed
 from jobs.models import Job, JobStatus
@@ -111,7 +111,10 @@ def _attempt(job: Job, spec: JobSpec, *, is_cancelled: Any) -> None:
         _failed(job, spec, exc)
     else:
         close()
-        lifecycle.do_succeed(job, result)
+        if ctx.spawned or (job.attempts > 1 and job.children.exists()):
+            lifecycle.do_await_children(job, result)  # its children end it
+        else:
+            lifecycle.do_succeed(job, result)
 
 
 def _stopped_by_force(job: Job) -> None:
@@ -151,9 +154,11 @@ def recover_lost(job: Job) -> None:
 
 
 def _save_progress(job: Job, current: float, total: float | None, message: str) -> None:
-    """Write progress to the row, and tell the console: at the row's rate, not the owner's."""
+    """Write progress to the row, and tell the console and a parent: at the row's rate."""
     job.set_progress(current, total, message)
     console.tell(str(job.pk), "job.progress", progress_data(current, total, message))
+    if job.parent_id is not None:
+        children.child_progressed(job)
 
 
 def _emit(owner_id: int, job_id: str, channel: str | None, type: str, data: dict[str, Any]) -> None:

@@ -122,8 +122,9 @@ def job_cancel(*, owner: Any, job_id: Any) -> Job:
     if job.is_finished:
         raise JobAlreadyFinished(job.status)
     supervision.request_cancel(str(job.pk))  # seen by whichever worker runs it, now or later
-    if job.status == JobStatus.QUEUED and lifecycle.do_cancel(job, patient=False):
-        return job  # it never runs
+    held_by_no_worker = job.status == JobStatus.QUEUED or job.awaiting_children
+    if held_by_no_worker and lifecycle.do_cancel(job, patient=False):
+        return job  # it never runs, or its body is done: its children are cancelled with it
     # Running (perhaps claimed just now): its worker stops it, and says so.
     if job.status == JobStatus.RUNNING:
         lifecycle.do_request_cancel(job)

@@ -11,6 +11,7 @@ from ninja.throttling import BaseThrottle
 
 from api.schemas import DetailOut, JobIn, JobOut, TaskOut
 from api.throttling import EnqueueThrottle
+from jobs import children
 from jobs.models import Job
 from jobs.registry import all_specs
 from jobs.services import job_cancel, job_submit
@@ -33,6 +34,7 @@ class JobsPagination(LimitOffsetPagination):
 class JobFilters(Schema):
     status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None
     task: str | None = None
+    parent: UUID | None = Field(None, description="Only the child jobs of this job (ctx.spawn, ctx.map).")
 
 
 @router.get("/tasks", response=list[TaskOut])
@@ -72,12 +74,17 @@ def list_jobs(request: HttpRequest, filters: Query[JobFilters]) -> object:
         jobs = jobs.filter(status=filters.status)
     if filters.task:
         jobs = jobs.filter(task=filters.task)
+    if filters.parent:
+        jobs = jobs.filter(parent_id=filters.parent)
     return jobs.order_by("-created_at")
 
 
 @router.get("/jobs/{job_id}", response={200: JobOut, 401: DetailOut, 404: DetailOut})
 def get_job(request: HttpRequest, job_id: UUID) -> Job:
-    return get_object_or_404(Job.objects.owned_by(request.user), pk=job_id)
+    """One of your jobs; a parent's `children` counts its child jobs by status."""
+    job = get_object_or_404(Job.objects.owned_by(request.user), pk=job_id)
+    job.children_counts = children.counts(job.pk)  # type: ignore[attr-defined]  # read by JobOut
+    return job
 
 
 @router.post("/jobs/{job_id}/cancel", response={202: JobOut, 401: DetailOut, 404: DetailOut, 409: DetailOut})

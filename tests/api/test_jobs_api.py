@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("redis_db")
 
 JOB_KEYS = {
     "id", "task", "params", "status", "progress", "result", "error",
-    "attempts", "channel", "created_at", "started_at", "finished_at",
+    "attempts", "channel", "parent", "root", "children", "created_at", "started_at", "finished_at",
 }  # fmt: skip
 
 
