@@ -203,9 +203,8 @@ def settle(parent_id: Any, *, ended: Job | None = None) -> None:
     if policy == FAIL_FAST and unsuccessful:
         failed_now = ended is not None and ended.status != JobStatus.SUCCEEDED
         error = _child_error(ended if failed_now else _first_unsuccessful(parent))
-        if lifecycle.do_fail(parent, error):
+        if lifecycle.do_fail(parent, error):  # which cancels the other children
             _stop_body(parent)
-            lifecycle.cancel_children(parent)
         return
     if row["queued"] or row["running"] or not parent.awaiting_children:
         return

@@ -127,7 +127,7 @@ def do_succeed(job: Job, result: Any) -> bool:
     if won:
         metrics.ended(job.task, "succeeded")
         send_event_on_commit(job, "job.succeeded", {"result": result, "attempt": job.attempts}, patient=True)
-        _ended_on_commit(job)
+        _parent_hears_on_commit(job)
     return won
 
 
@@ -136,8 +136,9 @@ def do_fail(job: Job, error: dict[str, str], *, patient: bool = True) -> bool:
     won = _transition(job, ACTIVE, status=JobStatus.FAILED, error=error, finished_at=timezone.now())
     if won:
         metrics.ended(job.task, "failed")
+        _children_go_on_commit(job)
         send_event_on_commit(job, "job.failed", {"error": error, "attempt": job.attempts}, patient=patient)
-        _ended_on_commit(job)
+        _parent_hears_on_commit(job)
     return won
 
 
@@ -151,9 +152,10 @@ def do_cancel(job: Job, *, forced: bool = False, patient: bool = True) -> bool:
         metrics.ended(job.task, "cancelled")
         if forced:
             metrics.forced_cancel(job.task)
+        _children_go_on_commit(job)
         data = {"attempt": job.attempts, "forced": forced}
         send_event_on_commit(job, "job.cancelled", data, patient=patient)
-        _ended_on_commit(job)
+        _parent_hears_on_commit(job)
     return won
 
 
@@ -207,20 +209,27 @@ def cancel_children(job: Job) -> int:
     return asked
 
 
-def _ended_on_commit(job: Job) -> None:
-    """After a job's end commits: a parent's children go too (unless it succeeded, which
-    it does only once they all have), and a child's parent hears of it."""
-    succeeded = job.status == JobStatus.SUCCEEDED
+def _children_go_on_commit(job: Job) -> None:
+    """After a parent's failure or cancel commits, its children still active go too: before
+    its own event, so that whoever hears it finds none of them still queued."""
 
-    def after_job_ended() -> None:
-        if not succeeded:
-            cancel_children(job)
-        if job.parent_id is not None:
-            from jobs import children
+    def cancel_remaining_children() -> None:
+        cancel_children(job)
 
-            children.child_ended(job)
+    transaction.on_commit(cancel_remaining_children, robust=True)
 
-    transaction.on_commit(after_job_ended, robust=True)
+
+def _parent_hears_on_commit(job: Job) -> None:
+    """After a child's end commits, and its event: its parent's bar moves, and it may end."""
+    if job.parent_id is None:
+        return
+
+    def tell_parent() -> None:
+        from jobs import children
+
+        children.child_ended(job)
+
+    transaction.on_commit(tell_parent, robust=True)
 
 
 def do_request_cancel(job: Job) -> bool:
