@@ -99,9 +99,13 @@ function addJob(id, rest = null, {first = true} = {}) {
   });
 }
 
-// A job started elsewhere (another tab, a script) appears with its first event.
+// A job started elsewhere (another tab, a script) appears with its first event; a child job
+// (demo.fanout's) does not get a row of its own: its parent's bar and count show it.
+const childJobs = new Set();
 connection.on("*", (event) => {
-  if (typeof event.job === "string") addJob(event.job);
+  if (typeof event.job !== "string") return;
+  if (event.type === "job.queued" && event.data?.parent) childJobs.add(event.job);
+  if (!childJobs.has(event.job)) addJob(event.job);
 });
 
 async function api(path, options = {}) {
@@ -122,7 +126,10 @@ function describeError(status, detail) {
 
 async function loadJobs() {
   const page = await api("/api/jobs?limit=50");
-  for (const job of page.items) addJob(job.id, job, {first: false});
+  for (const job of page.items) {
+    if (job.parent) childJobs.add(job.id);
+    else addJob(job.id, job, {first: false});
+  }
   jobList.setAttribute("aria-busy", "false");
   document.getElementById("no-jobs").hidden = rows.size > 0;
 }

@@ -25,6 +25,7 @@ export class CoucouProgress extends Base {
   #stops = [];
   #bar = null;
   #text = null;
+  #children = null;
 
   /** @param {import("./connection.js").Connection | null} connection null: the default one */
   set connection(connection) {
@@ -76,6 +77,24 @@ export class CoucouProgress extends Base {
     if (this.#text.textContent !== text) this.#text.textContent = text;
   }
 
+  /**
+   * Show how a parent's child jobs stand ("12 of 100 children done · 1 failed"); its bar is
+   * already their aggregate. Hidden for a job without children.
+   * @param {Record<string, number> | null} counts
+   */
+  showChildren(counts) {
+    this.#render();
+    this.#children.hidden = !counts;
+    if (!counts) return;
+    const done = counts.succeeded + counts.failed + counts.cancelled;
+    const parts = [`${done} of ${counts.total} children done`];
+    if (counts.failed) parts.push(`${counts.failed} failed`);
+    if (counts.cancelled) parts.push(`${counts.cancelled} cancelled`);
+    const text = parts.join(" · ");
+    if (this.#children.textContent !== text) this.#children.textContent = text;
+    this.dataset.children = String(counts.total);
+  }
+
   #render() {
     if (this.#bar === null) {
       this.#bar = document.createElement("progress");
@@ -84,7 +103,10 @@ export class CoucouProgress extends Base {
       this.#text.className = "coucou-progress-text";
       this.#text.setAttribute("aria-live", "polite");
       this.#text.setAttribute("aria-atomic", "true");
-      this.append(this.#bar, this.#text);
+      this.#children = document.createElement("span");
+      this.#children.className = "coucou-progress-children";
+      this.#children.hidden = true;
+      this.append(this.#bar, this.#text, this.#children);
     }
     this.#bar.setAttribute("aria-label", this.getAttribute("label") || "Job progress");
   }
@@ -101,6 +123,7 @@ export class CoucouProgress extends Base {
     this.#stops = [
       handle.onProgress((progress) => this.show(progress, handle.job.status)),
       handle.onState((job) => this.show(job.progress, job.status)),
+      handle.onChildren(({counts}) => this.showChildren(counts)),
     ];
     const {progress, status} = handle.job;
     this.show(progress, status);
@@ -218,7 +241,7 @@ function defaultStyle() {
   const style = document.createElement("style");
   style.dataset.coucou = "output";
   style.textContent =
-    ":where(coucou-output){display:block}" +
+    ":where(coucou-output:not([hidden])){display:block}" +
     ":where(coucou-output > pre){margin:0;white-space:pre-wrap;overflow-wrap:anywhere;overflow-y:auto;max-height:24em}";
   document.head.prepend(style);
 }

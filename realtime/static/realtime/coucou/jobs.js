@@ -50,7 +50,7 @@ function emptyProgress() {
 }
 
 // What Jobs may do to a handle that its users may not: JobHandle's static block sets these.
-let feed, feedOutput, resumeOutputs, applyRest, endWith, isFinished;
+let feed, feedOutput, resumeOutputs, applyRest, endWith, isFinished, addChild;
 
 /** One job, updated by its events and by REST. Made by `connection.job(id)`. */
 export class JobHandle {
@@ -62,6 +62,9 @@ export class JobHandle {
   #finished = false;
   #progressListeners = new Set();
   #stateListeners = new Set();
+  #childrenListeners = new Set();
+  /** @type {Set<string>} ids of child jobs heard of (job.queued naming this job its parent) */
+  #children = new Set();
   /** @type {Map<string, Set<OutputFollower>>} by output key */
   #outputs = new Map();
   #fetch;
@@ -77,7 +80,10 @@ export class JobHandle {
     this.#id = id;
     this.#forget = forget;
     this.#fetch = fetch;
-    this.#job = {id, task: null, status: null, progress: emptyProgress(), result: null, error: null};
+    this.#job = {
+      id, task: null, status: null, progress: emptyProgress(), result: null, error: null,
+      parent: null, children: null,
+    };
     /** @type {Promise<Job>} the final job; rejects with a JobError if it failed or was cancelled */
     this.done = new Promise((resolve, reject) => {
       this.#resolve = resolve;
@@ -141,11 +147,55 @@ export class JobHandle {
     };
   }
 
+  /**
+   * The child jobs this job's body started (ctx.spawn, ctx.map on the server): `ids` heard
+   * of so far (or fetched by fetchChildren), and `counts` by status ({total, queued, running,
+   * succeeded, failed, cancelled}, from the parent's progress and from REST), null until
+   * known. The job's own progress is already their aggregate.
+   * @returns {{ids: string[], counts: Record<string, number> | null}}
+   */
+  get children() {
+    return {ids: [...this.#children], counts: this.#job.children ? {...this.#job.children} : null};
+  }
+
+  /**
+   * Calls fn(children) (as the `children` getter gives them) now if any is known, then
+   * whenever a child is heard of or their counts change.
+   * @param {(children: {ids: string[], counts: Record<string, number> | null}) => void} fn
+   * @returns {() => void} stops it
+   */
+  onChildren(fn) {
+    this.#childrenListeners.add(fn);
+    if (this.#children.size || this.#job.children) call(fn, this.children);
+    return () => this.#childrenListeners.delete(fn);
+  }
+
+  /**
+   * Every child job, over REST (GET /api/jobs?parent=, page by page), as Jobs.
+   * @returns {Promise<Job[]>}
+   */
+  async fetchChildren() {
+    const fetch = this.#fetch ?? defaultFetch;
+    const found = [];
+    for (let offset = 0; ; offset += 100) {
+      const response = await fetch(`/api/jobs?parent=${encodeURIComponent(this.#id)}&limit=100&offset=${offset}`);
+      if (!response.ok) throw new Error(`GET /api/jobs?parent= answered ${response.status}`);
+      const page = await response.json();
+      found.push(...page.items);
+      if (page.items.length < 100 || found.length >= page.count) break;
+    }
+    const before = this.#children.size;
+    for (const child of found) this.#children.add(child.id);
+    if (this.#children.size !== before) this.#childrenChanged();
+    return found;
+  }
+
   /** Stop following this job (its handle is forgotten by the connection). */
   unwatch() {
     this.#forget(this);
     this.#progressListeners.clear();
     this.#stateListeners.clear();
+    this.#childrenListeners.clear();
     for (const followers of this.#outputs.values()) for (const follower of followers) follower.stop();
     this.#outputs.clear();
   }
@@ -168,10 +218,15 @@ export class JobHandle {
     this.#live = true;
     const data = frame.data ?? {};
     if (frame.type === "job.queued" && data.task) this.#job.task = data.task;
+    if (frame.type === "job.queued" && data.parent) this.#job.parent = data.parent;
     if (frame.type === "job.progress") {
       const {current = null, total = null, percent = null, message = ""} = data;
       this.#job.progress = {current, total, percent, message};
       this.#progressChanged();
+      if (data.children) {
+        this.#job.children = {...data.children};
+        this.#childrenChanged();
+      }
     }
     if (frame.type === "job.succeeded") this.#job.result = data.result ?? null;
     if (frame.type === "job.failed") this.#job.error = data.error ?? null;
@@ -186,8 +241,12 @@ export class JobHandle {
   // A Job from REST. Its status, progress, result and error are applied unless live events
   // are newer (a terminal status always wins); its other fields (task, params, ...) always.
   #apply(rest, {force = false} = {}) {
-    const {status, progress, result = null, error = null, ...fixed} = rest;
+    const {status, progress, result = null, error = null, children = null, ...fixed} = rest;
     Object.assign(this.#job, fixed, {id: this.#id});
+    if (children !== null && (!this.#live || TERMINAL.has(status) || !this.#job.children)) {
+      this.#job.children = {...children};
+      this.#childrenChanged();
+    }
     if (!this.#finished && (force || !this.#live || TERMINAL.has(status))) {
       const next = {...emptyProgress(), ...(progress ?? {})};
       const moved = JSON.stringify(next) !== JSON.stringify(this.#job.progress);
@@ -206,6 +265,17 @@ export class JobHandle {
     const snapshot = this.snapshot();
     for (const fn of this.#stateListeners) call(fn, snapshot);
     this.#reject(new JobError(snapshot));
+  }
+
+  #childrenChanged() {
+    const children = this.children;
+    for (const fn of this.#childrenListeners) call(fn, children);
+  }
+
+  #addChild(id) {
+    if (this.#children.has(id)) return;
+    this.#children.add(id);
+    this.#childrenChanged();
   }
 
   #progressChanged() {
@@ -229,6 +299,7 @@ export class JobHandle {
     applyRest = (handle, rest, options) => handle.#apply(rest, options);
     endWith = (handle, status, error) => handle.#endWith(status, error);
     isFinished = (handle) => handle.#finished;
+    addChild = (handle, id) => handle.#addChild(id);
   }
 }
 
@@ -267,6 +338,11 @@ export class Jobs {
       if (unwatched.length > HEARD_JOBS) this.#handles.delete(unwatched[0].id);
     }
     feed(handle, frame);
+    const parent = frame.type === "job.queued" ? frame.data?.parent : undefined;
+    if (typeof parent === "string") {
+      const parentHandle = this.#handles.get(parent);
+      if (parentHandle !== undefined) addChild(parentHandle, frame.job);
+    }
   }
 
   /** An `output` frame: a chunk of a job's output stream, for that job's onOutput() listeners. */
