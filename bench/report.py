@@ -193,6 +193,7 @@ def markdown(r: dict[str, Any]) -> str:
         *_other_table(r),
         "",
         *_metrics_cost_table(r),
+        *_output_table(r),
         "Publishing from one synchronous process (calls/s; Redis connections opened per call):",
         "",
         "| path | calls/s | connections per call |",
@@ -268,6 +269,28 @@ def _metrics_cost_table(r: dict[str, Any]) -> list[str]:
         x = cost[key]
         diff = "-" if x["diff_pct"] is None else f"{x['diff_pct']:+.1f} %"
         rows.append(f"| {label} | {_fmt(x['on'], digits)} | {_fmt(x['off'], digits)} | {diff} |")
+    return [*rows, ""]
+
+
+def _output_table(r: dict[str, Any]) -> list[str]:
+    out = r.get("output")
+    if not out:
+        return []
+    rows = [
+        "Streamed output (`python -m bench.output`): one `ctx.stream()` writer in its own process "
+        "→ Redis → one daphne → one socket of the job's owner, batched every 50 ms or 16 KiB; "
+        "latency from `write()` to the socket's receipt.",
+        "",
+        "| phase | chunks | chunks/s | p50 (ms) | p99 (ms) | max (ms) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for phase in ("burst", "steady"):
+        x = out[phase]
+        ms = x["latency_ms"]
+        rows.append(
+            f"| {phase} | {x['chunks']:,} | {x['chunks_per_s']:,} | {_fmt(ms['p50'], 2)} "
+            f"| {_fmt(ms['p99'], 2)} | {_fmt(ms['max'], 2)} |"
+        )
     return [*rows, ""]
 
 

@@ -9,7 +9,9 @@ Phases, all on loopback, in one run:
    then 2x each one's zero-loss rate (bench/sweep.py);
 4. RSS of a fresh Coucou web process per idle socket at 1,000 and 10,000 sockets, and
    pings answered on every one of them;
-5. fan-out (bench/fanout.py), on a stack of its own and its own time budget: one broadcast
+5. streamed output (bench/output.py): one job's ``ctx.stream()`` writer to one socket, a
+   burst of 100,000 chunks and a steady 1,000 chunks/s, on a stack of its own;
+6. fan-out (bench/fanout.py), on a stack of its own and its own time budget: one broadcast
    channel with 10,000 sockets (1,000 with ``--quick``) on one web process, Coucou and the
    two relays in turn. ``--no-fanout`` skips it, ``--fanout-only`` runs only it.
 """
@@ -280,6 +282,12 @@ def main(argv: list[str]) -> int:
     cfg = QUICK if "--quick" in argv else FULL
     if "--fanout-only" not in argv:
         results = run(cfg)
+        # Streamed output (bench/output.py): a stack of its own, after the others have stopped.
+        from bench import output
+
+        steady_s = "5" if cfg is FULL else "2"
+        results["output"] = output.main(["--chunks", "100000", "--rate", "1000", "--seconds", steady_s])
+        log(f"output: {results['output']['burst']['chunks_per_s']:,} chunks/s")
         report.write(results, cfg.out)
         log(f"wrote {(cfg.out / 'results.json').relative_to(ROOT)}, RESULTS.md and latency.png")
     if "--no-fanout" not in argv:
