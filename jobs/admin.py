@@ -100,8 +100,13 @@ class JobAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # generic only in d
     def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> list[str]:
         return [str(field) for fieldset in self.fieldsets for field in fieldset[1]["fields"]]
 
-    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
-        actions = super().get_actions(request)
+    def get_actions(self, request: HttpRequest, action_location: Any = None) -> dict[str, Any]:
+        # Django 6.1 passes action_location (and warns about an override without it); 5.2 has
+        # no such argument: forwarded only when given.
+        if action_location is None:
+            actions = super().get_actions(request)
+        else:
+            actions = super().get_actions(request, action_location=action_location)  # type: ignore[call-arg]
         actions.pop("delete_selected", None)  # would delete running jobs under their workers
         return actions
 

@@ -62,7 +62,9 @@ class ChildHandle:
         return Job.objects.values_list("status", flat=True).get(pk=self.id)
 
 
-def spawn_many(parent_id: str, task: str, params: list[Any], *, first_index: int) -> list[ChildHandle]:
+def spawn_many(
+    parent_id: str, task: str, params: list[Any], *, first_index: int, again: bool = True
+) -> list[ChildHandle]:
     """Create and enqueue children of ``parent_id``; the ones an earlier attempt created are
     found again by their keys, not created twice."""
     spec = get_spec(task)  # UnknownTask for a task that is not registered
@@ -95,7 +97,9 @@ def spawn_many(parent_id: str, task: str, params: list[Any], *, first_index: int
             for child in new:
                 lifecycle.do_queue(child)
     except IntegrityError:  # another delivery of this attempt spawned them at the same moment
-        return spawn_many(parent_id, task, params, first_index=first_index)
+        if not again:
+            raise
+        return spawn_many(parent_id, task, params, first_index=first_index, again=False)
     for child in new:
         _enqueue(child)
     ids = {**existing, **{child.idempotency_key: child.pk for child in new}}
