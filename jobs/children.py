@@ -31,10 +31,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, FloatField, Q, Sum, When
 from django.db.models.functions import Least
 from kombu.exceptions import OperationalError
-from redis.exceptions import RedisError
+from redis.exceptions import LockError, RedisError
 
 from jobs import lifecycle
 from jobs.context import progress_data
+from jobs.exceptions import JobCancelled
 from jobs.models import Job, JobStatus
 from jobs.registry import get_spec
 from realtime import publish
@@ -69,7 +70,12 @@ def spawn_many(
     found again by their keys, not created twice."""
     spec = get_spec(task)  # UnknownTask for a task that is not registered
     clean = [spec.validate(p) for p in params]  # InvalidParams before anything is created
-    parent = Job.objects.only("pk", "owner_id", "channel", "root_id").get(pk=parent_id)
+    parent = Job.objects.only("pk", "owner_id", "channel", "root_id", "status", "cancel_requested_at").get(
+        pk=parent_id
+    )
+    if parent.status != JobStatus.RUNNING or parent.cancel_requested_at is not None:
+        # Failed fast, or cancelled, while its body went on: no child of it starts now.
+        raise JobCancelled(parent_id)
     if first_index + len(clean) > MAX_CHILDREN:
         raise ValueError(f"a job may start at most {MAX_CHILDREN} children")
     keys = [_key(parent_id, first_index + i) for i in range(len(clean))]
@@ -95,13 +101,19 @@ def spawn_many(
         with transaction.atomic():
             Job.objects.bulk_create(new, batch_size=500)
             for child in new:
-                lifecycle.do_queue(child)
+                lifecycle.do_queue(child, patient=True)
+
+            # Sent once the rows are committed (at once, unless the body holds a transaction
+            # open): a worker never gets a child it cannot read yet.
+            def enqueue_children() -> None:
+                for child in new:
+                    _enqueue(child)
+
+            transaction.on_commit(enqueue_children, robust=True)
     except IntegrityError:  # another delivery of this attempt spawned them at the same moment
         if not again:
             raise
         return spawn_many(parent_id, task, params, first_index=first_index, again=False)
-    for child in new:
-        _enqueue(child)
     ids = {**existing, **{child.idempotency_key: child.pk for child in new}}
     return [ChildHandle(str(ids[key]), task, first_index + i) for i, key in enumerate(keys)]
 
@@ -170,7 +182,30 @@ def child_progressed(child: Job) -> None:
 
 
 def _push_aggregate(parent_id: Any) -> dict[str, Any]:
-    row = aggregate(parent_id)
+    """Read the children's aggregate and push it as the parent's progress. One push at a time
+    per parent (a short Redis lock, across workers): each reads the rows after the one before
+    it, so the bar only moves forward (save a child run again after its worker died)."""
+    try:
+        lock: Any = sync_client().lock(
+            f"coucou:job:{parent_id}:aggregate-lock", timeout=5, blocking_timeout=2
+        )
+        held = bool(lock.acquire())
+    except (RedisError, OSError):
+        lock, held = None, False
+    try:
+        row = aggregate(parent_id)
+        if held:
+            _publish_aggregate(parent_id, row)
+        return row
+    finally:
+        if held:
+            try:
+                lock.release()
+            except (RedisError, OSError, LockError):  # expired, or Redis gone: it ends by itself
+                pass
+
+
+def _publish_aggregate(parent_id: Any, row: dict[str, Any]) -> None:
     finished = row["succeeded"] + row["failed"] + row["cancelled"]
     current, total = finished + row["fraction"], float(row["total"] or 1)
     message = f"{finished} of {row['total']} children done"
@@ -182,7 +217,6 @@ def _push_aggregate(parent_id: Any) -> dict[str, Any]:
             publish(parent.owner_id, "job.progress", data, job=str(parent_id))
         except (RedisError, OSError) as exc:
             logger.warning("could not push the progress of parent job %s: %s", parent_id, exc)
-    return row
 
 
 def counts_of(row: dict[str, Any]) -> dict[str, int]:
@@ -198,10 +232,12 @@ def child_ended(child: Job) -> None:
 
 def settle(parent_id: Any, *, ended: Job | None = None) -> None:
     """End the parent ``parent_id`` if its children and body decide it; else push its progress."""
+    if not Job.objects.filter(pk=parent_id, status=JobStatus.RUNNING).exists():
+        return  # ended already (cancelled, failed fast, or settled by a racing child)
     row = _push_aggregate(parent_id)
     parent = Job.objects.filter(pk=parent_id, status=JobStatus.RUNNING).first()
     if parent is None:
-        return  # ended already (cancelled, failed fast, or settled by a racing child)
+        return
     policy = get_spec(parent.task).children
     unsuccessful = row["failed"] + row["cancelled"]
     if policy == FAIL_FAST and unsuccessful:
@@ -253,6 +289,10 @@ def settle_parents() -> int:
     )
     settled = 0
     for parent_id in stuck.values_list("pk", flat=True)[:100]:
-        settle(parent_id)
+        try:
+            settle(parent_id)
+        except Exception as exc:  # noqa: BLE001 - one bad parent must not stall the others
+            logger.warning("could not settle parent job %s: %s", parent_id, exc)
+            continue
         settled += 1
     return settled

@@ -79,10 +79,14 @@ def publish_until(
             time.sleep(0.5)
 
 
-def _transition(job: Job, allowed: tuple[str, ...], **fields: Any) -> bool:
-    """Apply ``fields`` to ``job``'s row only if its status is still one of ``allowed``; on a
-    lost race, ``job`` is refreshed to what won."""
-    updated = Job.objects.filter(pk=job.pk, status__in=allowed).update(**fields)
+def _transition(job: Job, allowed: tuple[str, ...], *, held: bool = False, **fields: Any) -> bool:
+    """Apply ``fields`` to ``job``'s row only if its status is still one of ``allowed`` (and,
+    with ``held``, a worker holds it: not a parent awaiting its children); on a lost race,
+    ``job`` is refreshed to what won."""
+    rows = Job.objects.filter(pk=job.pk, status__in=allowed)
+    if held:
+        rows = rows.filter(awaiting_children=False)
+    updated = rows.update(**fields)
     if updated:
         for name, value in fields.items():
             setattr(job, name, value)
@@ -94,12 +98,12 @@ def _transition(job: Job, allowed: tuple[str, ...], **fields: Any) -> bool:
 # --- the transitions ------------------------------------------------------------------------
 
 
-def do_queue(job: Job) -> None:
+def do_queue(job: Job, *, patient: bool = False) -> None:
     """A new Job's first event (its row was just created queued): sent before its message."""
     data: dict[str, Any] = {"task": job.task, "attempt": 0}
     if job.parent_id is not None:
         data["parent"] = str(job.parent_id)
-    send_event_on_commit(job, "job.queued", data)
+    send_event_on_commit(job, "job.queued", data, patient=patient)
 
 
 def do_start(job_id: str, *, task: str, worker: str, before_event: Callable[[Job], None]) -> Job | None:
@@ -131,9 +135,12 @@ def do_succeed(job: Job, result: Any) -> bool:
     return won
 
 
-def do_fail(job: Job, error: dict[str, str], *, patient: bool = True) -> bool:
-    """queued or running → failed, with ``error`` (``type``, ``message``)."""
-    won = _transition(job, ACTIVE, status=JobStatus.FAILED, error=error, finished_at=timezone.now())
+def do_fail(job: Job, error: dict[str, str], *, patient: bool = True, held: bool = False) -> bool:
+    """queued or running → failed, with ``error`` (``type``, ``message``); with ``held``, not
+    a parent awaiting its children (the reaper's view: only a held job can lose its worker)."""
+    won = _transition(
+        job, ACTIVE, held=held, status=JobStatus.FAILED, error=error, finished_at=timezone.now()
+    )
     if won:
         metrics.ended(job.task, "failed")
         _children_go_on_commit(job)
@@ -142,12 +149,14 @@ def do_fail(job: Job, error: dict[str, str], *, patient: bool = True) -> bool:
     return won
 
 
-def do_cancel(job: Job, *, forced: bool = False, patient: bool = True) -> bool:
+def do_cancel(job: Job, *, forced: bool = False, patient: bool = True, held: bool = False) -> bool:
     """queued or running → cancelled; ``forced`` when the body was stopped by force or its
     worker died after the cancel was asked for. Its children still active are cancelled too."""
     now = timezone.now()
     asked = job.cancel_requested_at or now
-    won = _transition(job, ACTIVE, status=JobStatus.CANCELLED, cancel_requested_at=asked, finished_at=now)
+    won = _transition(
+        job, ACTIVE, held=held, status=JobStatus.CANCELLED, cancel_requested_at=asked, finished_at=now
+    )
     if won:
         metrics.ended(job.task, "cancelled")
         if forced:
@@ -159,10 +168,12 @@ def do_cancel(job: Job, *, forced: bool = False, patient: bool = True) -> bool:
     return won
 
 
-def do_retry(job: Job, error: dict[str, str], *, delay: float, reason: str) -> bool:
+def do_retry(job: Job, error: dict[str, str], *, delay: float, reason: str, held: bool = False) -> bool:
     """running → queued again after a failed attempt (``reason``: error or worker_lost), its
     Celery message sent ``delay`` seconds ahead once that is committed."""
-    won = _transition(job, (JobStatus.RUNNING,), status=JobStatus.QUEUED, error=error)
+    won = _transition(
+        job, (JobStatus.RUNNING,), held=held, status=JobStatus.QUEUED, error=error, awaiting_children=False
+    )
     if won:
         metrics.retried(job.task, reason)
         data = {"attempt": job.attempts, "delay": delay, "error": error}
@@ -189,7 +200,11 @@ def do_await_children(job: Job, body_result: Any) -> bool:
         def settle_parent() -> None:
             from jobs import children
 
-            children.settle(parent_id)
+            # A cancel asked while the body ran (do_request_cancel) is now this call's to carry out.
+            if Job.objects.filter(pk=parent_id, cancel_requested_at__isnull=False).exists():
+                do_cancel(Job.objects.get(pk=parent_id))
+            else:
+                children.settle(parent_id)
 
         transaction.on_commit(settle_parent, robust=True)
     return won
@@ -204,8 +219,10 @@ def cancel_children(job: Job) -> int:
         supervision.request_cancel(str(child.pk))
         if child.status == JobStatus.QUEUED or child.awaiting_children:
             asked += do_cancel(child)
-        else:
-            asked += do_request_cancel(child)  # its worker stops it at its next check
+        elif do_request_cancel(child):
+            asked += 1  # its worker stops it at its next check
+        elif child.awaiting_children:  # its body returned meanwhile: no worker to stop it
+            asked += do_cancel(child)
     return asked
 
 
@@ -234,5 +251,6 @@ def _parent_hears_on_commit(job: Job) -> None:
 
 def do_request_cancel(job: Job) -> bool:
     """Record that the owner asked a running job to stop (its status stays running until its
-    worker stops it, by ``do_cancel``)."""
-    return _transition(job, (JobStatus.RUNNING,), cancel_requested_at=timezone.now())
+    worker stops it, by ``do_cancel``). False for a parent awaiting its children, which no
+    worker holds: cancel that one with ``do_cancel``."""
+    return _transition(job, (JobStatus.RUNNING,), held=True, cancel_requested_at=timezone.now())

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from jobs import conf
-from jobs.models import TERMINAL, Job, JobQuerySet
+from jobs.models import TERMINAL, Job, JobQuerySet, JobStatus
 
 
 def retention_period() -> timedelta | None:
@@ -27,8 +27,12 @@ def retention_period() -> timedelta | None:
 
 def purgeable(*, before: datetime) -> JobQuerySet:
     """The finished jobs that finished before ``before``."""
-    # On the status, not on finished_at alone: nothing queued or running is ever purged.
-    return Job.objects.filter(status__in=TERMINAL, finished_at__lt=before)
+    # On the status, not on finished_at alone: nothing queued or running is ever purged, nor
+    # a parent (whose children go with it) while one of its children is still active.
+    active = (JobStatus.QUEUED, JobStatus.RUNNING)
+    return Job.objects.filter(status__in=TERMINAL, finished_at__lt=before).exclude(
+        children__status__in=active
+    )
 
 
 def purge_finished(

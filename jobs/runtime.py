@@ -58,6 +58,8 @@ def _not_claimed(job_id: str, task_name: str) -> None:
     job = Job.objects.filter(pk=job_id).first()
     if job is None or job.task != task_name:
         logger.warning("ignoring %s for job %s: no such job of that task", task_name, job_id)
+    elif job.status == JobStatus.RUNNING and job.awaiting_children:
+        logger.info("job %s awaits its children: ignoring a late delivery", job_id)
     elif job.status == JobStatus.RUNNING:
         if previous_attempt_alive(job_id):
             logger.info("job %s runs elsewhere: ignoring a duplicate delivery", job_id)
@@ -142,15 +144,17 @@ def recover_lost(job: Job) -> None:
 
     A job its owner asked to cancel is cancelled instead: running it again would undo that.
     """
+    # Each transition ``held``: a parent whose body returned (awaiting its children) since
+    # the caller read it has no worker to lose, and is left alone.
     metrics.recovered(job.task)
     if job.cancel_requested_at is not None:
-        lifecycle.do_cancel(job, forced=True)
+        lifecycle.do_cancel(job, forced=True, held=True)
     elif job.attempts >= conf.get().max_attempts:
         message = f"its worker died during each of {job.attempts} attempts"
-        lifecycle.do_fail(job, {"type": "WorkerLost", "message": message})
+        lifecycle.do_fail(job, {"type": "WorkerLost", "message": message}, held=True)
     else:
         error = {"type": "WorkerLost", "message": "its worker died; running it again"}
-        lifecycle.do_retry(job, error, delay=0, reason="worker_lost")
+        lifecycle.do_retry(job, error, delay=0, reason="worker_lost", held=True)
 
 
 def _save_progress(job: Job, current: float, total: float | None, message: str) -> None:

@@ -58,7 +58,9 @@ def job_submit(
         if existing is not None:
             return existing
     cap = settings.max_active_per_user
-    if cap < 1 or Job.objects.owned_by(owner).active().order_by()[cap - 1 : cap].exists():
+    # Child jobs are their parent's work, not the owner's jobs: only top-level ones count.
+    mine = Job.objects.owned_by(owner).active().filter(parent__isnull=True)
+    if cap < 1 or mine.order_by()[cap - 1 : cap].exists():
         raise TooManyActiveJobs(f"at most {settings.max_active_per_user} queued or running jobs per user")
     # Inside a caller's transaction, the job is enqueued when it commits (never if it rolls
     # back), and a broker that refuses it then fails the Job without raising into that commit.
@@ -125,9 +127,11 @@ def job_cancel(*, owner: Any, job_id: Any) -> Job:
     held_by_no_worker = job.status == JobStatus.QUEUED or job.awaiting_children
     if held_by_no_worker and lifecycle.do_cancel(job, patient=False):
         return job  # it never runs, or its body is done: its children are cancelled with it
-    # Running (perhaps claimed just now): its worker stops it, and says so.
+    # Running (perhaps claimed just now): its worker stops it, and says so; unless its body
+    # returned meanwhile and it awaits its children, which no worker holds.
     if job.status == JobStatus.RUNNING:
-        lifecycle.do_request_cancel(job)
+        if not lifecycle.do_request_cancel(job) and job.awaiting_children:
+            lifecycle.do_cancel(job, patient=False)
     elif job.status != JobStatus.CANCELLED:
         raise JobAlreadyFinished(job.status)
     return job

@@ -222,3 +222,85 @@ def test_spawning_an_unknown_task_or_bad_params_fails_the_parent_and_starts_noth
 def test_a_submitted_job_is_nobodys_child(alice):
     submitted = job_submit(owner=alice, task="demo.count", params={"n": 1})
     assert (submitted.parent_id, submitted.root_id) == (None, None)
+
+
+# --- races and edges (from review) -----------------------------------------------------------
+
+
+def test_a_cancel_asked_while_the_body_ran_is_carried_out_once_it_returns(alice, scratch_registry):
+    @job("test.cancelled_midway")
+    def midway(ctx: JobContext) -> str:
+        ctx.map("demo.count", [{"n": 1}, {"n": 1}])
+        job_cancel(owner=ctx.owner, job_id=ctx.job_id)  # the owner's cancel, before any check
+        return "returned anyway"
+
+    parent = make_job(owner=alice, task="test.cancelled_midway", params={})
+    execute(str(parent.pk), task_name="test.cancelled_midway")
+    parent.refresh_from_db()
+    assert parent.status == JobStatus.CANCELLED
+    assert {c.status for c in children_of(parent)} == {JobStatus.CANCELLED}
+
+
+def test_cancelling_a_parent_whose_body_just_returned_cancels_it(alice):
+    parent = fanout(alice, children=2)
+    assert parent.awaiting_children
+    job_cancel(owner=alice, job_id=parent.pk)
+    assert Job.objects.get(pk=parent.pk).status == JobStatus.CANCELLED
+
+
+def test_a_late_delivery_or_the_reaper_leaves_an_awaiting_parent_alone(alice):
+    parent = fanout(alice, children=2)
+    execute(str(parent.pk), task_name="demo.fanout")  # a redelivery, long after its claim
+    recover_lost(parent)  # the reaper, having read it before its body returned
+    parent.refresh_from_db()
+    assert (parent.status, parent.attempts, parent.awaiting_children) == (JobStatus.RUNNING, 1, True)
+    assert [e["type"] for e in of_job(alice, parent.pk)].count("job.retrying") == 0
+
+
+def test_children_spawned_inside_the_bodys_transaction_are_sent_when_it_commits(
+    alice, redis_db, scratch_registry
+):
+    from django.db import transaction
+
+    seen: list[int] = []
+
+    @job("test.atomic_spawn")
+    def atomic_spawn(ctx: JobContext) -> None:
+        with transaction.atomic():
+            ctx.map("demo.count", [{"n": 1}])
+            seen.append(len(broker_messages(redis_db)))  # not before the rows are committed
+
+    parent = make_job(owner=alice, task="test.atomic_spawn", params={})
+    execute(str(parent.pk), task_name="test.atomic_spawn")
+    [child] = children_of(parent)
+    assert seen == [0]
+    assert [m["headers"]["id"] for m in broker_messages(redis_db)] == [str(child.pk)]
+
+
+def test_a_parents_children_do_not_count_against_the_owners_next_submit(alice, settings):
+    settings.JOBS_MAX_ACTIVE_PER_USER = 2
+    fanout(alice, children=5)  # one top-level job active, five children queued
+    assert job_submit(owner=alice, task="demo.count", params={"n": 1}).status == JobStatus.QUEUED
+
+
+def test_a_body_that_spawns_after_its_parent_failed_starts_nothing(alice, scratch_registry):
+    @job("test.late_spawn")
+    def late(ctx: JobContext) -> None:
+        ctx.spawn("demo.count", {"n": 1})
+        Job.objects.filter(pk=ctx.job_id).update(status=JobStatus.FAILED)  # failed fast meanwhile
+        ctx.spawn("demo.count", {"n": 1})
+
+    parent = make_job(owner=alice, task="test.late_spawn", params={})
+    execute(str(parent.pk), task_name="test.late_spawn")
+    assert len(children_of(parent)) == 1
+
+
+def test_retention_keeps_a_finished_parent_while_a_child_is_still_active(alice):
+    from jobs.retention import purge_finished
+
+    parent = fanout(alice, children=2)
+    old = timezone.now() - timedelta(days=90)
+    Job.objects.filter(pk=parent.pk).update(status=JobStatus.FAILED, finished_at=old)
+    assert purge_finished(older_than=timedelta(days=30)) == 0
+    Job.objects.filter(parent=parent).update(status=JobStatus.CANCELLED, finished_at=old)
+    assert purge_finished(older_than=timedelta(days=30)) == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -210,3 +211,31 @@ def test_the_reaper_fails_a_job_out_of_attempts(alice, redis_db, settings):
     assert (row.status, row.error["type"]) == (JobStatus.FAILED, "WorkerLost")
     assert [e["type"] for e in events_of(alice)] == ["job.failed"]
     assert redis_db.llen("celery") == 0
+
+
+# --- a message a dead worker had received but not started -------------------------------------
+
+
+def test_a_queued_job_whose_message_died_with_its_worker_is_sent_again(alice, redis_db):
+    from jobs.reaper import alive_key, received_key, redeliver_stranded
+
+    stranded = make_job(owner=alice)
+    waiting = make_job(owner=alice)  # received by a worker that is alive
+    unmarked = make_job(owner=alice)  # still in the queue: nobody received it
+    redis_db.set(received_key(str(stranded.pk)), f"w1@gone|{time.time():.3f}")
+    redis_db.set(received_key(str(waiting.pk)), f"w2@here|{time.time():.3f}")
+    redis_db.set(alive_key("w2@here"), "1")
+    assert redeliver_stranded() == 1
+    assert [m["headers"]["id"] for m in broker_messages(redis_db)] == [str(stranded.pk)]
+    assert redeliver_stranded() == 0  # once
+    assert unmarked.pk and Job.objects.get(pk=stranded.pk).status == JobStatus.QUEUED
+
+
+def test_a_retry_is_not_sent_early_for_an_earlier_attempts_mark(alice, redis_db):
+    from jobs.reaper import received_key, redeliver_stranded
+
+    before = time.time() - 60
+    retry = make_job(owner=alice, attempts=1, started_at=timezone.now())  # queued again, its delay running
+    redis_db.set(received_key(str(retry.pk)), f"w1@gone|{before:.3f}")
+    assert redeliver_stranded() == 0
+    assert broker_messages(redis_db) == []
