@@ -1,19 +1,10 @@
 // The jobs console (jobs/admin.py): rows and the job page follow console:jobs, live.
-import {connect} from "../realtime/coucou.js";
+import {STATUS_OF, connect} from "../realtime/coucou.js";
 
 const live = document.getElementById("console-live");
 const pageJob = live.dataset.job || null; // set on one job's page
 const newJobs = new Set();
 
-const STATUS_OF = {
-  "job.queued": "queued",
-  "job.retrying": "queued",
-  "job.started": "running",
-  "job.progress": "running",
-  "job.succeeded": "succeeded",
-  "job.failed": "failed",
-  "job.cancelled": "cancelled",
-};
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 
 function cells(selector, id) {

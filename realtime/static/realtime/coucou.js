@@ -36,7 +36,7 @@
 import {CLOSE_FLOOD, CLOSE_SLOW_READER, CLOSE_UNAUTHENTICATED, Connection} from "./coucou/connection.js";
 import {PresenceError, Subscription} from "./coucou/channels.js";
 import {CoucouOutput, CoucouProgress, adopt} from "./coucou/element.js";
-import {JobError, JobHandle} from "./coucou/jobs.js";
+import {JobError, JobHandle, STATUS_OF} from "./coucou/jobs.js";
 
 /**
  * Open a Connection. The first one (or the first after it was closed) feeds <coucou-progress>.
@@ -59,6 +59,7 @@ export {
   JobError,
   JobHandle,
   PresenceError,
+  STATUS_OF,
   Subscription,
 };
 

@@ -1,5 +1,5 @@
 // A team's job board: the jobs started on team:<id>, live over coucou.js, and who is here.
-import {connect} from "../realtime/coucou.js";
+import {STATUS_OF, connect} from "../realtime/coucou.js";
 
 const board = document.getElementById("board");
 const channel = board.dataset.channel;
@@ -7,15 +7,6 @@ const list = document.getElementById("jobs");
 const jobs = new Map(); // id -> {id, task, owner, status, percent, message, error}
 const present = new Map(); // user id -> username
 
-const STATUS_OF = {
-  "job.queued": "queued",
-  "job.retrying": "queued",
-  "job.started": "running",
-  "job.progress": "running",
-  "job.succeeded": "succeeded",
-  "job.failed": "failed",
-  "job.cancelled": "cancelled",
-};
 
 // --- rows ---------------------------------------------------------------------------------
 function rowOf(id) {

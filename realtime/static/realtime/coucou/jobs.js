@@ -17,7 +17,8 @@ import {OutputFollower} from "./output.js";
  */
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
-const STATUS_OF = {
+/** The status a job has after each of its events: for pages that follow jobs by their events. */
+export const STATUS_OF = Object.freeze({
   "job.queued": "queued",
   "job.retrying": "queued",
   "job.started": "running",
@@ -25,7 +26,7 @@ const STATUS_OF = {
   "job.succeeded": "succeeded",
   "job.failed": "failed",
   "job.cancelled": "cancelled",
-};
+});
 const HEARD_JOBS = 100; // unwatched jobs whose latest state is kept, for c.job() called late
 
 /** A job that ended failed or cancelled (or that does not exist): `done` rejects with it. */
