@@ -22,17 +22,24 @@ from jobs.models import Job, JobStatus
 logger = logging.getLogger(__name__)
 
 
-class JobBacklog(Collector):
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        waiting = GaugeMetricFamily(
+def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
+    """The three gauges, empty: queued and running by task, and the oldest queued one's age."""
+    return (
+        GaugeMetricFamily(
             "coucou_jobs_queued", "Jobs queued now (not started, or retrying).", labels=["task"]
-        )
-        running = GaugeMetricFamily("coucou_jobs_running", "Jobs running now.", labels=["task"])
-        oldest = GaugeMetricFamily(
+        ),
+        GaugeMetricFamily("coucou_jobs_running", "Jobs running now.", labels=["task"]),
+        GaugeMetricFamily(
             "coucou_job_oldest_queued_seconds",
             "How long the oldest job still queued has existed, by task.",
             labels=["task"],
-        )
+        ),
+    )
+
+
+class JobBacklog(Collector):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        waiting, running, oldest = _families()
         try:
             rows = list(
                 Job.objects.filter(finished_at__isnull=True, status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
@@ -53,7 +60,4 @@ class JobBacklog(Collector):
         yield from (waiting, running, oldest)
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
-        # Without a query: registering the collector must not touch the database.
-        yield GaugeMetricFamily("coucou_jobs_queued", "", labels=["task"])
-        yield GaugeMetricFamily("coucou_jobs_running", "", labels=["task"])
-        yield GaugeMetricFamily("coucou_job_oldest_queued_seconds", "", labels=["task"])
+        yield from _families()  # without a query: registering must not touch the database

@@ -23,6 +23,7 @@ owner's ``JOBS_MAX_ACTIVE_PER_USER``: they are one job's work.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -30,14 +31,14 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, F, FloatField, Q, Sum, When
 from django.db.models.functions import Least
-from kombu.exceptions import OperationalError
 from redis.exceptions import LockError, RedisError
 
 from jobs import lifecycle
 from jobs.context import progress_data
-from jobs.exceptions import JobCancelled
+from jobs.exceptions import EnqueueUnavailable, JobCancelled
 from jobs.models import Job, JobStatus
 from jobs.registry import get_spec
+from jobs.services import enqueue
 from realtime import publish
 from realtime.redis import sync_client
 
@@ -107,7 +108,8 @@ def spawn_many(
             # open): a worker never gets a child it cannot read yet.
             def enqueue_children() -> None:
                 for child in new:
-                    _enqueue(child)
+                    with contextlib.suppress(EnqueueUnavailable):  # that child is failed, and told
+                        enqueue(child, spec, patient=True)
 
             transaction.on_commit(enqueue_children, robust=True)
     except IntegrityError:  # another delivery of this attempt spawned them at the same moment
@@ -124,14 +126,6 @@ def _key(parent_id: str, index: int) -> str:
 
 def _index(key: str | None) -> int:
     return int(str(key).rsplit(":", 1)[1])
-
-
-def _enqueue(child: Job) -> None:
-    try:
-        get_spec(child.task).celery_task.apply_async(args=[str(child.pk)], task_id=str(child.pk))
-    except (OperationalError, RedisError, OSError) as exc:
-        logger.error("cannot enqueue child job %s: %s", child.pk, exc)
-        lifecycle.do_fail(child, {"type": "EnqueueUnavailable", "message": "the job queue is unavailable"})
 
 
 # --- the parent's progress and end ------------------------------------------------------------
@@ -164,9 +158,7 @@ def aggregate(parent_id: Any) -> dict[str, Any]:
 def counts(parent_id: Any) -> dict[str, int] | None:
     """The children's count by status (``GET /api/jobs/{id}``), or None for a job without."""
     row = aggregate(parent_id)
-    if not row["total"]:
-        return None
-    return {name: row[name] for name in ("total", "queued", "running", "succeeded", "failed", "cancelled")}
+    return counts_of(row) if row["total"] else None
 
 
 def child_progressed(child: Job) -> None:
@@ -232,12 +224,12 @@ def child_ended(child: Job) -> None:
 
 def settle(parent_id: Any, *, ended: Job | None = None) -> None:
     """End the parent ``parent_id`` if its children and body decide it; else push its progress."""
-    if not Job.objects.filter(pk=parent_id, status=JobStatus.RUNNING).exists():
-        return  # ended already (cancelled, failed fast, or settled by a racing child)
-    row = _push_aggregate(parent_id)
     parent = Job.objects.filter(pk=parent_id, status=JobStatus.RUNNING).first()
     if parent is None:
-        return
+        return  # ended already (cancelled, failed fast, or settled by a racing child)
+    # Read before its children: a child's end and the parent's await each settle after their
+    # own commit, so one of them sees both (jobs/lifecycle.py, do_await_children).
+    row = _push_aggregate(parent_id)
     policy = get_spec(parent.task).children
     unsuccessful = row["failed"] + row["cancelled"]
     if policy == FAIL_FAST and unsuccessful:

@@ -210,20 +210,25 @@ def do_await_children(job: Job, body_result: Any) -> bool:
     return won
 
 
-def cancel_children(job: Job) -> int:
-    """Cancel every child of ``job`` still queued or running (and theirs, in turn); how many."""
+def stop(job: Job, *, patient: bool = True) -> bool:
+    """Cancel ``job`` at once if no worker holds it (queued, or a parent awaiting its
+    children), else ask its worker to stop it; False when neither took (it had ended)."""
     from jobs import supervision
 
-    asked = 0
-    for child in Job.objects.filter(parent_id=job.pk, status__in=ACTIVE):
-        supervision.request_cancel(str(child.pk))
-        if child.status == JobStatus.QUEUED or child.awaiting_children:
-            asked += do_cancel(child)
-        elif do_request_cancel(child):
-            asked += 1  # its worker stops it at its next check
-        elif child.awaiting_children:  # its body returned meanwhile: no worker to stop it
-            asked += do_cancel(child)
-    return asked
+    supervision.request_cancel(str(job.pk))  # seen by whichever worker runs it, now or later
+    if (job.status == JobStatus.QUEUED or job.awaiting_children) and do_cancel(job, patient=patient):
+        return True
+    if job.status == JobStatus.RUNNING:
+        if do_request_cancel(job):
+            return True  # its worker stops it at its next check
+        if job.awaiting_children:  # its body returned meanwhile: no worker to stop it
+            return do_cancel(job, patient=patient)
+    return False
+
+
+def cancel_children(job: Job) -> int:
+    """Cancel every child of ``job`` still queued or running (and theirs, in turn); how many."""
+    return sum(stop(child) for child in Job.objects.filter(parent_id=job.pk, status__in=ACTIVE))
 
 
 def _children_go_on_commit(job: Job) -> None:

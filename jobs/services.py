@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
-from jobs import conf, lifecycle, metrics, supervision
+from jobs import conf, lifecycle, metrics
 from jobs.exceptions import (
     EnqueueUnavailable,
     JobAlreadyFinished,
@@ -85,11 +85,11 @@ def job_submit(
 
         def enqueue_job() -> None:  # named: Django's robust on_commit logs its __qualname__
             with contextlib.suppress(EnqueueUnavailable):  # the Job is failed, and told
-                _enqueue(job, spec)
+                enqueue(job, spec)
 
         transaction.on_commit(enqueue_job, robust=True)
     else:
-        _enqueue(job, spec)
+        enqueue(job, spec)
     return job
 
 
@@ -98,8 +98,9 @@ def _json_bytes(params: Any) -> int:
     return len(json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode())
 
 
-def _enqueue(job: Job, spec: JobSpec) -> None:
-    """Send the committed ``job``'s Celery message; if the broker refuses it, fail the Job."""
+def enqueue(job: Job, spec: JobSpec, *, patient: bool = False) -> None:
+    """Send the committed ``job``'s Celery message; if the broker refuses it, fail the Job
+    (its event ``patient`` in a worker) and raise ``EnqueueUnavailable``."""
     job_id = str(job.id)
     try:
         spec.celery_task.apply_async(args=[job_id], task_id=job_id)
@@ -108,7 +109,7 @@ def _enqueue(job: Job, spec: JobSpec) -> None:
         metrics.enqueue_failed(job.task)
         # With the broker on its own server, job.queued went out: job.failed ends it on the socket.
         error = {"type": "EnqueueUnavailable", "message": "the job queue is unavailable"}
-        lifecycle.do_fail(job, error, patient=False)
+        lifecycle.do_fail(job, error, patient=patient)
         raise EnqueueUnavailable("the job queue is unavailable; try again shortly") from exc
 
 
@@ -123,16 +124,8 @@ def job_cancel(*, owner: Any, job_id: Any) -> Job:
         raise JobNotFound(str(job_id))
     if job.is_finished:
         raise JobAlreadyFinished(job.status)
-    supervision.request_cancel(str(job.pk))  # seen by whichever worker runs it, now or later
-    held_by_no_worker = job.status == JobStatus.QUEUED or job.awaiting_children
-    if held_by_no_worker and lifecycle.do_cancel(job, patient=False):
-        return job  # it never runs, or its body is done: its children are cancelled with it
-    # Running (perhaps claimed just now): its worker stops it, and says so; unless its body
-    # returned meanwhile and it awaits its children, which no worker holds.
-    if job.status == JobStatus.RUNNING:
-        if not lifecycle.do_request_cancel(job) and job.awaiting_children:
-            lifecycle.do_cancel(job, patient=False)
-    elif job.status != JobStatus.CANCELLED:
+    running = job.status == JobStatus.RUNNING
+    if not lifecycle.stop(job, patient=False) and not running and job.status != JobStatus.CANCELLED:
         raise JobAlreadyFinished(job.status)
     return job
 
